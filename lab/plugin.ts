@@ -1,0 +1,101 @@
+/**
+ * Running the plugin exactly as a CNI runtime does: exec a file named
+ * `strongswan` found on CNI_PATH, CNI_* in the environment, config on stdin.
+ * The file is a two-line launcher for `deno run main.ts` (or the compiled
+ * binary when STRONGSWAN_BIN names one).
+ */
+
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+export const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
+export const REFERENCE_PLUGINS = "/usr/lib/cni";
+/**
+ * The permissions the compiled binary gets (scripts/build.ts): Deno grants
+ * reads of /proc/PID (how the plugin knows its daemons) only with --allow-all.
+ */
+export const PLUGIN_PERMISSIONS = ["--allow-all"];
+
+/** Writes the launcher into dir and returns its path. */
+export async function installLauncher(dir: string): Promise<string> {
+  const path = join(dir, "strongswan");
+  const bin = Deno.env.get("STRONGSWAN_BIN");
+  const target = bin
+    ? `exec ${bin} "$@"`
+    : `exec deno run --quiet --no-prompt ${PLUGIN_PERMISSIONS.join(" ")} --config ${
+      join(REPO, "deno.json")
+    } ${join(REPO, "main.ts")} "$@"`;
+  await Deno.writeTextFile(path, `#!/bin/sh\n${target}\n`, { mode: 0o755 });
+  return path;
+}
+
+export interface PluginCall {
+  command: "ADD" | "DEL" | "CHECK" | "STATUS" | "GC" | "VERSION";
+  containerId?: string;
+  netns?: string;
+  ifname?: string;
+  /** CNI_PATH directories. */
+  path: string[];
+  config: unknown;
+  /** Run inside this named netns (the node), as kubelet would run on that node. */
+  nodeNetns?: string;
+  /** Which plugin file on CNI_PATH to run; default "strongswan". */
+  type?: string;
+}
+
+export interface PluginOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: Record<string, unknown> | undefined;
+  ms: number;
+}
+
+export async function callPlugin(call: PluginCall): Promise<PluginOutput> {
+  const type = call.type ?? "strongswan";
+  const binary = call.path.map((d) => join(d, type)).find((p) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  });
+  if (!binary) throw new Error(`${type} not found on ${call.path.join(":")}`);
+  const argv = call.nodeNetns ? ["ip", "netns", "exec", call.nodeNetns, binary] : [binary];
+  const env: Record<string, string> = {
+    PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+    CNI_COMMAND: call.command,
+    CNI_PATH: call.path.join(":"),
+  };
+  if (Deno.env.get("HOME")) env.HOME = Deno.env.get("HOME")!;
+  if (Deno.env.get("DENO_DIR")) env.DENO_DIR = Deno.env.get("DENO_DIR")!;
+  if (call.containerId) env.CNI_CONTAINERID = call.containerId;
+  if (call.netns !== undefined) env.CNI_NETNS = call.netns;
+  if (call.ifname) env.CNI_IFNAME = call.ifname;
+  const start = performance.now();
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env,
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(
+    new TextEncoder().encode(
+      typeof call.config === "string" ? call.config : JSON.stringify(call.config),
+    ),
+  );
+  await writer.close();
+  const out = await child.output();
+  const ms = performance.now() - start;
+  const stdout = new TextDecoder().decode(out.stdout);
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = stdout.trim() ? JSON.parse(stdout) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { code: out.code, stdout, stderr: new TextDecoder().decode(out.stderr), json, ms };
+}

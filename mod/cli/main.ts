@@ -1,0 +1,132 @@
+/** The operator commands: what the binary does when no CNI_COMMAND is set. */
+
+import { parseArgs } from "node:util";
+import { CniError } from "../cni/errors.ts";
+import { type NetConf, parseNetConf, readPsk, redacted } from "../config/load.ts";
+import { hubAddressing, hubStrongswanConf, hubSwanctlConf } from "../ipsec/config.ts";
+import { resolveDatapath } from "../ipsec/datapath.ts";
+import { type Datapath, DATAPATHS } from "../config/schema.ts";
+import { about } from "../version.ts";
+
+const USAGE = `Usage: strongswan [COMMAND] [OPTIONS]
+
+As a CNI plugin it is run by the container runtime with CNI_COMMAND set
+(ADD, DEL, CHECK, STATUS, GC, VERSION) and the network configuration on stdin.
+
+Operator commands:
+  validate FILE             check a (commented) config; print it normalised, PSK masked
+  render FILE [--conflist]  print it as plain JSON for /etc/cni/net.d
+                            (--conflist: wrapped in a .conflist, which podman needs)
+  server-config FILE --out DIR [--vici-socket PATH] [--log FILE] [--datapath D]
+                            write the hub's strongswan.conf and swanctl.conf (0600)
+  --version                 print the plugin's version
+  --help                    print this help
+
+FILE may be - for stdin.`;
+
+export interface CliOutcome {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+async function readConfigText(file: string): Promise<string> {
+  if (file === "-") return await new Response(Deno.stdin.readable).text();
+  return await Deno.readTextFile(file);
+}
+
+async function loadFile(file: string | undefined): Promise<NetConf> {
+  if (!file) throw new UsageError("a config FILE is required");
+  return parseNetConf(await readConfigText(file));
+}
+
+class UsageError extends Error {}
+
+function normalised(conf: NetConf): Record<string, unknown> {
+  const { raw, vpn, ...rest } = conf;
+  return { ...redacted(raw), ...rest, vpn };
+}
+
+async function serverConfig(conf: NetConf, values: Record<string, unknown>): Promise<string> {
+  const out = values.out as string | undefined;
+  if (!out) throw new UsageError("server-config needs --out DIR");
+  const wanted = (values.datapath as string | undefined) ?? conf.vpn.datapath;
+  if (!(DATAPATHS as readonly string[]).includes(wanted)) {
+    throw new UsageError(`--datapath must be one of ${DATAPATHS.join(", ")}`);
+  }
+  const datapath = await resolveDatapath(wanted as Datapath);
+  const psk = await readPsk(conf.vpn);
+  const files = {
+    viciSocket: (values["vici-socket"] as string | undefined) ?? "/var/run/charon.vici",
+    logFile: (values.log as string | undefined) ?? "/var/log/strongswan-hub.log",
+  };
+  await Deno.mkdir(out, { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(`${out}/strongswan.conf`, hubStrongswanConf(datapath, files), {
+    mode: 0o644,
+  });
+  await Deno.writeTextFile(`${out}/swanctl.conf`, hubSwanctlConf(conf, psk), { mode: 0o600 });
+  // writeTextFile's mode applies only to new files.
+  await Deno.chmod(`${out}/swanctl.conf`, 0o600);
+  const { hubAddress } = hubAddressing(conf.vpn.virtualSubnet);
+  return `wrote ${out}/strongswan.conf and ${out}/swanctl.conf (datapath ${datapath})
+On the hub, as root:
+  ip addr add ${hubAddress}/32 dev lo        # kept out of the pool; kernel-libipsec needs it
+  sysctl -w net.ipv4.ip_forward=1
+  STRONGSWAN_CONF=${out}/strongswan.conf /usr/lib/ipsec/charon &
+  swanctl --load-all --file ${out}/swanctl.conf --uri unix://${files.viciSocket}
+`;
+}
+
+export async function runCli(args: string[]): Promise<CliOutcome> {
+  const ok = (stdout: string): CliOutcome => ({ stdout, stderr: "", exitCode: 0 });
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+        conflist: { type: "boolean" },
+        out: { type: "string" },
+        "vici-socket": { type: "string" },
+        log: { type: "string" },
+        datapath: { type: "string" },
+      },
+    });
+    const [command, file] = positionals;
+    if (values.help || command === "help") return ok(`${USAGE}\n`);
+    if (values.version || command === "version") return ok(`${about()}\n`);
+    switch (command) {
+      case undefined:
+        return ok(`${about()}\n`);
+      case "validate":
+        return ok(`${JSON.stringify(normalised(await loadFile(file)), null, 2)}\n`);
+      case "render": {
+        const conf = await loadFile(file);
+        const plain = conf.raw;
+        const doc = values.conflist
+          ? {
+            cniVersion: conf.raw.cniVersion ?? "1.0.0",
+            name: conf.name,
+            plugins: [{ ...plain, cniVersion: undefined, name: undefined }],
+          }
+          : plain;
+        return ok(`${JSON.stringify(doc, null, 2)}\n`);
+      }
+      case "server-config":
+        return ok(await serverConfig(await loadFile(file), values));
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof CniError) {
+      return { stdout: "", stderr: `error: ${err.message}\n`, exitCode: 1 };
+    }
+    if (
+      err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+    ) {
+      return { stdout: "", stderr: `error: ${(err as Error).message}\n\n${USAGE}\n`, exitCode: 2 };
+    }
+    return { stdout: "", stderr: `error: ${(err as Error).message}\n`, exitCode: 1 };
+  }
+}

@@ -1,0 +1,97 @@
+/** The CNI_* environment: which variables each command needs, and their checks. */
+
+import { CniError, Code } from "./errors.ts";
+
+export const COMMANDS = ["ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"] as const;
+export type Command = typeof COMMANDS[number];
+
+export interface CniEnv {
+  command: Command;
+  containerId: string;
+  /** Empty for DEL when the runtime no longer has the namespace. */
+  netns: string;
+  ifname: string;
+  /** Directories to look for plugins in (CNI_PATH, split). */
+  path: string[];
+  args: Record<string, string>;
+}
+
+// From the spec: a container ID is alphanumerics plus _ . - and not empty.
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+// Leaves room in a state directory name (container ID, a dot, the interface).
+const MAX_CONTAINER_ID = 200;
+const IFNAMSIZ = 16;
+
+/** Checks an interface name the way the kernel and the reference plugins do. */
+export function interfaceNameProblem(name: string): string | undefined {
+  if (name === "") return "is empty";
+  if (name.length >= IFNAMSIZ) return `is longer than ${IFNAMSIZ - 1} characters`;
+  if (name === "." || name === "..") return "is . or ..";
+  if (/[/:\s]/.test(name)) return "contains '/', ':' or white space";
+  return undefined;
+}
+
+type Needs = { containerId: boolean; netns: boolean; ifname: boolean; path: boolean };
+
+const NEEDS: Record<Command, Needs> = {
+  ADD: { containerId: true, netns: true, ifname: true, path: true },
+  CHECK: { containerId: true, netns: true, ifname: true, path: true },
+  DEL: { containerId: true, netns: false, ifname: true, path: true },
+  STATUS: { containerId: false, netns: false, ifname: false, path: true },
+  GC: { containerId: false, netns: false, ifname: false, path: true },
+  VERSION: { containerId: false, netns: false, ifname: false, path: false },
+};
+
+function bad(msg: string): CniError {
+  return new CniError(Code.InvalidEnv, msg);
+}
+
+/** Parses CNI_ARGS ("K1=V1;K2=V2"). */
+export function parseCniArgs(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (raw === "") return out;
+  for (const pair of raw.split(";")) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw bad(`CNI_ARGS: "${pair}" is not of the form KEY=VALUE`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Reads and validates the variables the given command needs (code 4 if not). */
+export function parseEnv(get: (name: string) => string | undefined): CniEnv {
+  const command = get("CNI_COMMAND") ?? "";
+  if (!(COMMANDS as readonly string[]).includes(command)) {
+    throw bad(`CNI_COMMAND "${command}" is not one of ${COMMANDS.join(", ")}`);
+  }
+  const needs = NEEDS[command as Command];
+  const value = (name: string, required: boolean): string => {
+    const v = get(name) ?? "";
+    if (required && v === "") throw bad(`${name} is required for ${command} but is not set`);
+    return v;
+  };
+
+  const containerId = value("CNI_CONTAINERID", needs.containerId);
+  if (containerId !== "") {
+    if (!CONTAINER_ID.test(containerId)) {
+      throw bad(
+        `CNI_CONTAINERID "${containerId}" must start with a letter or digit and hold only letters, digits, _ . -`,
+      );
+    }
+    if (containerId.length > MAX_CONTAINER_ID) {
+      throw bad(`CNI_CONTAINERID is longer than ${MAX_CONTAINER_ID} characters`);
+    }
+  }
+  const netns = value("CNI_NETNS", needs.netns);
+  if (netns !== "" && !netns.startsWith("/")) {
+    throw bad(`CNI_NETNS "${netns}" must be an absolute path`);
+  }
+  const ifname = value("CNI_IFNAME", needs.ifname);
+  if (ifname !== "") {
+    const problem = interfaceNameProblem(ifname);
+    if (problem) throw bad(`CNI_IFNAME "${ifname}" ${problem}`);
+  }
+  const path = value("CNI_PATH", needs.path).split(":").filter((p) => p !== "");
+  const args = parseCniArgs(get("CNI_ARGS") ?? "");
+  return { command: command as Command, containerId, netns, ifname, path, args };
+}

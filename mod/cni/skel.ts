@@ -1,0 +1,109 @@
+/**
+ * The CNI boundary: environment and stdin in, one JSON document and an exit
+ * code out. Every error, whatever threw it, becomes the spec's error JSON here.
+ */
+
+import { validateNetConf } from "../config/load.ts";
+import type { NetConf } from "../config/load.ts";
+import { parseJsonc } from "../config/jsonc.ts";
+import { type CniEnv, parseEnv } from "./env.ts";
+import { asCniError, CniError, Code } from "./errors.ts";
+import { encodeResult, type Result } from "./result.ts";
+import { compareVersions, LATEST_VERSION, SUPPORTED_VERSIONS } from "./version.ts";
+
+export interface Attachment {
+  containerID: string;
+  ifname: string;
+}
+
+export interface Handlers {
+  add(env: CniEnv, conf: NetConf): Promise<Result>;
+  del(env: CniEnv, conf: NetConf): Promise<void>;
+  check(env: CniEnv, conf: NetConf): Promise<void>;
+  status(env: CniEnv, conf: NetConf): Promise<void>;
+  gc(env: CniEnv, conf: NetConf, valid: Attachment[]): Promise<void>;
+}
+
+export interface Outcome {
+  /** The JSON for stdout, or "" when the command prints nothing. */
+  stdout: string;
+  exitCode: number;
+}
+
+/** Commands the spec added after 0.1.0, with the version that added them. */
+const INTRODUCED_IN: Record<string, string> = { CHECK: "0.4.0", STATUS: "1.1.0", GC: "1.1.0" };
+
+function validAttachments(raw: Record<string, unknown>): Attachment[] {
+  const list = raw["cni.dev/valid-attachments"] ?? [];
+  if (!Array.isArray(list)) {
+    throw new CniError(Code.InvalidConfig, "cni.dev/valid-attachments must be a list");
+  }
+  return list.map((a) => {
+    if (typeof a?.containerID !== "string" || typeof a?.ifname !== "string") {
+      throw new CniError(
+        Code.InvalidConfig,
+        "each of cni.dev/valid-attachments needs containerID and ifname",
+      );
+    }
+    return { containerID: a.containerID, ifname: a.ifname };
+  });
+}
+
+export async function dispatch(
+  getEnv: (name: string) => string | undefined,
+  stdin: string,
+  handlers: Handlers,
+): Promise<Outcome> {
+  let cniVersion = LATEST_VERSION;
+  try {
+    const env = parseEnv(getEnv);
+    if (env.command === "VERSION") {
+      return {
+        stdout: JSON.stringify({
+          cniVersion: LATEST_VERSION,
+          supportedVersions: SUPPORTED_VERSIONS,
+        }),
+        exitCode: 0,
+      };
+    }
+    const conf = validateNetConf(parseJsonc(stdin));
+    cniVersion = conf.cniVersion;
+    const since = INTRODUCED_IN[env.command];
+    if (since && compareVersions(conf.cniVersion, since) < 0) {
+      throw new CniError(
+        Code.IncompatibleVersion,
+        `config version ${conf.cniVersion} does not allow ${env.command} (needs ${since} or later)`,
+      );
+    }
+    switch (env.command) {
+      case "ADD": {
+        const result = await handlers.add(env, conf);
+        return { stdout: JSON.stringify(encodeResult(result, conf.cniVersion)), exitCode: 0 };
+      }
+      case "DEL":
+        await handlers.del(env, conf);
+        break;
+      case "CHECK":
+        await handlers.check(env, conf);
+        break;
+      case "STATUS":
+        await handlers.status(env, conf);
+        break;
+      case "GC":
+        await handlers.gc(env, conf, validAttachments(conf.raw));
+        break;
+    }
+    return { stdout: "", exitCode: 0 };
+  } catch (err) {
+    const e = asCniError(err, Code.IoFailure, "unexpected failure");
+    return {
+      stdout: JSON.stringify({
+        cniVersion,
+        code: e.code,
+        msg: e.message,
+        ...(e.details ? { details: e.details } : {}),
+      }),
+      exitCode: 1,
+    };
+  }
+}

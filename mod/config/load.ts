@@ -1,0 +1,141 @@
+/** From stdin bytes to a validated NetConf (code 6 for syntax, 1 for version, 7 for schema). */
+
+import { CniError, Code } from "../cni/errors.ts";
+import type { Dns } from "../cni/result.ts";
+import { isSupported, SUPPORTED_VERSIONS, VERSION_WHEN_ABSENT } from "../cni/version.ts";
+import { parseJsonc } from "./jsonc.ts";
+import { type Datapath, netConfSchema } from "./schema.ts";
+import { Secret } from "./secret.ts";
+
+export interface Vpn {
+  serverIP: string;
+  virtualSubnet: string;
+  hostSubnet: string;
+  /** The inline PSK; absent when it comes from pskFile (read by readPsk, on ADD only). */
+  psk?: Secret;
+  pskFile?: string;
+  datapath: Datapath;
+  timeout: number;
+}
+
+export interface NetConf {
+  /** As given, or the version the reference plugins assume when it is absent. */
+  cniVersion: string;
+  name: string;
+  type: string;
+  vpn: Vpn;
+  bridge: string;
+  isGateway: boolean;
+  isDefaultGateway: boolean;
+  forceAddress: boolean;
+  ipMasq: boolean;
+  mtu?: number;
+  hairpinMode: boolean;
+  promiscMode: boolean;
+  ipam: { type: string; [key: string]: unknown };
+  dns?: Dns;
+  prevResult?: unknown;
+  /** The parsed document, for what is passed on (IPAM input, render). */
+  raw: Record<string, unknown>;
+}
+
+/** Every schema problem, one per line, each named by its path. No values are echoed. */
+function describeIssues(issues: { path: PropertyKey[]; message: string }[]): string {
+  return issues
+    .map((i) => `${i.path.length ? i.path.map(String).join(".") : "(top level)"}: ${i.message}`)
+    .join("; ");
+}
+
+export function validateNetConf(value: unknown): NetConf {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new CniError(Code.DecodeFailed, "network configuration must be a JSON object");
+  }
+  const raw = value as Record<string, unknown>;
+  if (raw.cniVersion !== undefined && typeof raw.cniVersion === "string") {
+    if (!isSupported(raw.cniVersion)) {
+      throw new CniError(
+        Code.IncompatibleVersion,
+        `cniVersion ${raw.cniVersion} is not supported`,
+        `supported versions: ${SUPPORTED_VERSIONS.join(", ")}`,
+      );
+    }
+  }
+  const parsed = netConfSchema.safeParse(raw);
+  if (!parsed.success) {
+    const details = describeIssues(parsed.error.issues);
+    throw new CniError(Code.InvalidConfig, `invalid network configuration: ${details}`);
+  }
+  const c = parsed.data;
+  const inline = c.vpn.PSK ?? c.vpn.psk;
+  return {
+    cniVersion: c.cniVersion ?? VERSION_WHEN_ABSENT,
+    name: c.name,
+    type: c.type,
+    vpn: {
+      serverIP: c.vpn.serverIP,
+      virtualSubnet: c.vpn.virtualSubnet,
+      hostSubnet: c.vpn.hostSubnet,
+      ...(inline !== undefined ? { psk: new Secret(inline) } : {}),
+      ...(c.vpn.pskFile !== undefined ? { pskFile: c.vpn.pskFile } : {}),
+      datapath: c.vpn.datapath,
+      timeout: c.vpn.timeout,
+    },
+    bridge: c.bridge,
+    // As in the reference bridge plugin, a default gateway is also a gateway.
+    isGateway: c.isGateway || c.isDefaultGateway,
+    isDefaultGateway: c.isDefaultGateway,
+    forceAddress: c.forceAddress,
+    ipMasq: c.ipMasq,
+    ...(c.mtu !== undefined ? { mtu: c.mtu } : {}),
+    hairpinMode: c.hairpinMode,
+    promiscMode: c.promiscMode,
+    ipam: c.ipam,
+    ...(c.dns !== undefined ? { dns: c.dns } : {}),
+    ...(c.prevResult !== undefined ? { prevResult: c.prevResult } : {}),
+    raw,
+  };
+}
+
+export function parseNetConf(text: string): NetConf {
+  return validateNetConf(parseJsonc(text));
+}
+
+/** The PSK, inline or from pskFile, which must be a regular file only root can read. */
+export async function readPsk(vpn: Vpn): Promise<Secret> {
+  if (vpn.psk) return vpn.psk;
+  const file = vpn.pskFile!;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(file);
+  } catch (err) {
+    throw new CniError(Code.InvalidConfig, `vpn.pskFile ${file} cannot be read`, String(err));
+  }
+  if (!info.isFile) throw new CniError(Code.InvalidConfig, `vpn.pskFile ${file} is not a file`);
+  if (info.mode !== null && (info.mode & 0o077) !== 0) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `vpn.pskFile ${file} is readable by group or others; chmod 600 it`,
+    );
+  }
+  if (info.uid !== null && info.uid !== 0) {
+    throw new CniError(Code.InvalidConfig, `vpn.pskFile ${file} must be owned by root`);
+  }
+  const psk = (await Deno.readTextFile(file)).trim();
+  if (psk === "") throw new CniError(Code.InvalidConfig, `vpn.pskFile ${file} is empty`);
+  return new Secret(psk);
+}
+
+/** The document with the PSK masked, for printing. */
+export function redacted(raw: Record<string, unknown>): Record<string, unknown> {
+  const vpn = raw.vpn as Record<string, unknown> | undefined;
+  if (!vpn) return raw;
+  const masked = { ...vpn };
+  for (const key of ["PSK", "psk"]) if (key in masked) masked[key] = "<redacted>";
+  return { ...raw, vpn: masked };
+}
+
+/** What an IPAM plugin gets on stdin: plain JSON, without the vpn section (no PSK). */
+export function ipamInput(conf: NetConf): string {
+  const { vpn: _vpn, ...rest } = conf.raw;
+  return JSON.stringify({ ...rest, cniVersion: conf.cniVersion });
+}

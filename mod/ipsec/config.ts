@@ -1,0 +1,177 @@
+/**
+ * strongSwan settings for a pod's daemon and for the hub (pure). Both sides
+ * are rendered from the same NetConf so that they always agree.
+ */
+
+import type { NetConf } from "../config/load.ts";
+import type { Secret } from "../config/secret.ts";
+import { broadcastOf, formatIPv4, networkOf, parseCidr } from "../net/cidr.ts";
+import type { ViciMessage } from "./vici.ts";
+
+/** The kernel datapath uses XFRM; userspace uses kernel-libipsec's TUN device. */
+export type ResolvedDatapath = "kernel" | "userspace";
+
+export const IKE_PROPOSAL = "aes256gcm16-prfsha256-x25519";
+export const ESP_PROPOSAL = "aes256gcm16";
+/** Names of the pod's IKE_SA and CHILD_SA in its own daemon. */
+export const CONNECTION = "hub";
+/** Marks charon's own packets (IKE, UDP-encapsulated ESP) so they skip the tunnel's routes. */
+const IKE_FWMARK = "0x42";
+/** The hub's dead peer detection: how soon the lease of a vanished pod is reclaimed. */
+export const HUB_DPD_DELAY = "30s";
+
+/**
+ * Only what a PSK client or server needs: most strongSwan CVEs are in
+ * EAP/TLS/X.509 code that is never loaded here. kernel-libipsec must come
+ * before kernel-netlink, or the SAs go to the kernel's XFRM (no ESP here).
+ */
+export function pluginList(datapath: ResolvedDatapath): string {
+  const kernel = datapath === "userspace" ? "kernel-libipsec kernel-netlink" : "kernel-netlink";
+  return `random nonce openssl kdf socket-default ${kernel} vici`;
+}
+
+export interface DaemonFiles {
+  viciSocket: string;
+  logFile: string;
+}
+
+/** strongswan.conf for one pod's daemon. It holds no secret. */
+export function podStrongswanConf(
+  datapath: ResolvedDatapath,
+  ifname: string,
+  files: DaemonFiles,
+): string {
+  return `# Written by the strongswan CNI plugin for one pod attachment.
+charon {
+  load_modular = no
+  load = ${pluginList(datapath)}
+${datapath === "kernel" ? `  install_virtual_ip_on = ${ifname}\n` : ""}  plugins {
+    vici {
+      socket = unix://${files.viciSocket}
+    }
+    kernel-libipsec {
+      allow_peer_ts = yes
+    }
+    socket-default {
+      fwmark = ${IKE_FWMARK}
+    }
+    kernel-netlink {
+      fwmark = !${IKE_FWMARK}
+    }
+  }
+  filelog {
+    pod {
+      path = ${files.logFile}
+      time_format = %F %T
+      default = 1
+      flush_line = yes
+    }
+  }
+}
+`;
+}
+
+/** The pod's connection, for vici load-conn: ask for a virtual IP, tunnel both subnets. */
+export function podConnection(conf: NetConf, identity: string): ViciMessage {
+  return {
+    [CONNECTION]: {
+      version: "2",
+      remote_addrs: [conf.vpn.serverIP],
+      vips: ["0.0.0.0"],
+      proposals: [IKE_PROPOSAL],
+      // The virtual IP moves to the pod's interface; MOBIKE must not take it for a new path.
+      mobike: "no",
+      local: { auth: "psk", id: identity },
+      remote: { auth: "psk" },
+      children: {
+        [CONNECTION]: {
+          remote_ts: [conf.vpn.virtualSubnet, conf.vpn.hostSubnet],
+          esp_proposals: [ESP_PROPOSAL],
+          start_action: "none",
+        },
+      },
+    },
+  };
+}
+
+/** The hub keeps the subnet's first address for itself (kernel-libipsec needs one inside its TS). */
+export function hubAddressing(virtualSubnet: string): { hubAddress: string; pool: string } {
+  const c = parseCidr(virtualSubnet)!;
+  const first = networkOf(c) + 1;
+  const last = broadcastOf(c) - 1;
+  return { hubAddress: formatIPv4(first), pool: `${formatIPv4(first + 1)}-${formatIPv4(last)}` };
+}
+
+function hex(secret: Secret): string {
+  return "0x" +
+    Array.from(new TextEncoder().encode(secret.reveal()), (b) => b.toString(16).padStart(2, "0"))
+      .join("");
+}
+
+/** The hub's swanctl.conf. It holds the PSK (hex, so no quoting rules apply): keep it 0600. */
+export function hubSwanctlConf(conf: NetConf, psk: Secret): string {
+  const { pool } = hubAddressing(conf.vpn.virtualSubnet);
+  return `# Hub for CNI network "${conf.name}", written by \`strongswan server-config\`.
+connections {
+  pods {
+    version = 2
+    proposals = ${IKE_PROPOSAL}
+    pools = pods
+    # One SA per pod identity: a pod that comes back replaces its old SA and keeps its address.
+    unique = replace
+    # Reclaims the address of a pod that vanished without saying goodbye.
+    dpd_delay = ${HUB_DPD_DELAY}
+    local {
+      auth = psk
+      id = ${conf.vpn.serverIP}
+    }
+    remote {
+      auth = psk
+    }
+    children {
+      pods {
+        local_ts = ${conf.vpn.virtualSubnet},${conf.vpn.hostSubnet}
+        esp_proposals = ${ESP_PROPOSAL}
+        dpd_action = clear
+      }
+    }
+  }
+}
+pools {
+  pods {
+    addrs = ${pool}
+  }
+}
+secrets {
+  ike-pods {
+    secret = ${hex(psk)}
+  }
+}
+`;
+}
+
+/** The hub's strongswan.conf. */
+export function hubStrongswanConf(datapath: ResolvedDatapath, files: DaemonFiles): string {
+  return `# Hub settings, written by \`strongswan server-config\`.
+charon {
+  load_modular = no
+  load = ${pluginList(datapath)}
+  plugins {
+    vici {
+      socket = unix://${files.viciSocket}
+    }
+    kernel-libipsec {
+      allow_peer_ts = yes
+    }
+  }
+  filelog {
+    hub {
+      path = ${files.logFile}
+      time_format = %F %T
+      default = 1
+      flush_line = yes
+    }
+  }
+}
+`;
+}

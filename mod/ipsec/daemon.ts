@@ -1,0 +1,188 @@
+/**
+ * One charon per pod attachment, inside the pod's netns, outliving the plugin.
+ * charon always writes /run/charon.pid, so each daemon gets a private mount
+ * namespace whose /run is its own directory. The namespace is a slave of the
+ * node's, so netns files unmounted on the node are released here too.
+ */
+
+import { CniError, Code } from "../cni/errors.ts";
+import { inNetns, spawnDaemon } from "../exec.ts";
+import { ViciClient } from "./vici.ts";
+
+export const CHARON = "/usr/lib/ipsec/charon";
+
+/**
+ * Bind-mounts the daemon's own directory on /run, then becomes charon. A fixed
+ * script: the directory and binary come in as $1 and $2, never spliced in.
+ */
+const PRIVATE_RUN_SCRIPT = 'mount --bind "$1" /run && exec "$2"';
+
+/** Programs the daemon's pid runs as while it starts, before it is charon. */
+const LAUNCH_CHAIN = ["nsenter", "unshare", "sh", "dash", "bash", "charon"];
+
+export interface DaemonPaths {
+  dir: string;
+  runDir: string;
+  confFile: string;
+  viciSocket: string;
+  logFile: string;
+}
+
+export interface DaemonId {
+  pid: number;
+  /** From /proc/PID/stat: with the pid, names one process for the life of the boot. */
+  startTime: string;
+}
+
+export function daemonPaths(dir: string): DaemonPaths {
+  return {
+    dir,
+    runDir: `${dir}/run`,
+    confFile: `${dir}/strongswan.conf`,
+    viciSocket: `${dir}/charon.vici`,
+    logFile: `${dir}/charon.log`,
+  };
+}
+
+export function daemonArgv(netns: string, paths: DaemonPaths): string[] {
+  return inNetns(netns, [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "slave",
+    "--",
+    "/bin/sh",
+    "-c",
+    PRIVATE_RUN_SCRIPT,
+    "strongswan-cni",
+    paths.runDir,
+    CHARON,
+  ]);
+}
+
+interface ProcStat {
+  state: string;
+  startTime: string;
+}
+
+async function procStat(pid: number): Promise<ProcStat | undefined> {
+  try {
+    const text = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // Fields after "(comm)": state is field 3, starttime field 22.
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0], startTime: fields[19] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the pid still is the daemon we started (not a reused pid, not a zombie). */
+export async function isOurDaemon(id: DaemonId): Promise<boolean> {
+  const stat = await procStat(id.pid);
+  if (!stat || stat.state === "Z" || stat.startTime !== id.startTime) return false;
+  try {
+    const exe = await Deno.readLink(`/proc/${id.pid}/exe`);
+    return LAUNCH_CHAIN.includes(exe.split("/").pop()!);
+  } catch {
+    return false;
+  }
+}
+
+export interface StartedDaemon {
+  id: DaemonId;
+  /** Resolves when the daemon exits while this process still watches it. */
+  exited: Promise<Deno.CommandStatus>;
+}
+
+/** Writes the settings and starts the daemon; returns at once (readiness: connectVici). */
+export async function startDaemon(
+  netns: string,
+  paths: DaemonPaths,
+  strongswanConf: string,
+): Promise<StartedDaemon> {
+  await Deno.mkdir(paths.runDir, { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(paths.confFile, strongswanConf, { mode: 0o600 });
+  let child: Deno.ChildProcess;
+  try {
+    child = spawnDaemon(daemonArgv(netns, paths), { STRONGSWAN_CONF: paths.confFile });
+  } catch (err) {
+    throw new CniError(Code.DaemonFailed, "cannot start charon", (err as Error).message);
+  }
+  // The plugin may exit while the daemon runs on.
+  child.unref();
+  const stat = await procStat(child.pid);
+  return { id: { pid: child.pid, startTime: stat?.startTime ?? "" }, exited: child.status };
+}
+
+async function logTail(paths: DaemonPaths, lines = 5): Promise<string> {
+  try {
+    const text = await Deno.readTextFile(paths.logFile);
+    return text.trim().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Connects to the daemon's vici socket as soon as it accepts (the socket file
+ * alone proves nothing: charon can leave a stale one behind).
+ */
+export async function connectVici(
+  paths: DaemonPaths,
+  daemon: StartedDaemon,
+  timeoutMs: number,
+): Promise<ViciClient> {
+  let exited = false;
+  daemon.exited.then(() => exited = true, () => exited = true);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await ViciClient.connect(paths.viciSocket);
+    } catch {
+      // Not listening yet.
+    }
+    if (exited) {
+      throw new CniError(
+        Code.DaemonFailed,
+        "charon exited while starting",
+        await logTail(paths),
+      );
+    }
+    if (Date.now() > deadline) {
+      throw new CniError(
+        Code.DaemonFailed,
+        `charon did not open its vici socket within ${timeoutMs} ms`,
+        await logTail(paths),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 3));
+  }
+}
+
+async function waitGone(id: DaemonId, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!(await isOurDaemon(id))) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return !(await isOurDaemon(id));
+}
+
+/** Ends the daemon by its recorded pid, if that pid still is it; SIGKILL if SIGTERM is not enough. */
+export async function stopDaemon(id: DaemonId, timeoutMs = 3000): Promise<void> {
+  if (!(await isOurDaemon(id))) return;
+  try {
+    Deno.kill(id.pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  if (await waitGone(id, timeoutMs)) return;
+  try {
+    Deno.kill(id.pid, "SIGKILL");
+  } catch {
+    return;
+  }
+  if (!(await waitGone(id, 1000))) {
+    throw new CniError(Code.DaemonFailed, `charon (pid ${id.pid}) did not exit after SIGKILL`);
+  }
+}

@@ -1,0 +1,90 @@
+/** Delegation to the IPAM plugin named by ipam.type, found on CNI_PATH only. */
+
+import type { CniEnv } from "../cni/env.ts";
+import { CniError, Code } from "../cni/errors.ts";
+import { decodeResult, type Result } from "../cni/result.ts";
+import { ipamInput, type NetConf } from "../config/load.ts";
+import { ExecError, run } from "../exec.ts";
+
+const IPAM_TIMEOUT_MS = 30_000;
+
+export interface IpamCall {
+  command: "ADD" | "DEL" | "CHECK";
+  containerId: string;
+  netns: string;
+  ifname: string;
+}
+
+/** The IPAM binary: the first CNI_PATH directory that holds it. */
+export async function findPlugin(type: string, path: string[]): Promise<string> {
+  for (const dir of path) {
+    const candidate = `${dir}/${type}`;
+    try {
+      if ((await Deno.stat(candidate)).isFile) return candidate;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  throw new CniError(
+    Code.IpamFailed,
+    `IPAM plugin "${type}" was not found in CNI_PATH (${path.join(":") || "empty"})`,
+  );
+}
+
+/** What the plugin said, from its CNI error JSON on stdout, else its stderr. */
+function pluginMessage(err: ExecError): string {
+  try {
+    const e = JSON.parse(err.stdout);
+    if (typeof e.msg === "string") return e.details ? `${e.msg}: ${e.details}` : e.msg;
+  } catch {
+    // Not JSON: fall through.
+  }
+  return err.stderr.trim() || err.message;
+}
+
+export async function execIpam(
+  call: IpamCall,
+  env: CniEnv,
+  conf: NetConf,
+): Promise<Result | undefined> {
+  const binary = await findPlugin(conf.ipam.type, env.path);
+  let stdout: string;
+  try {
+    ({ stdout } = await run([binary], {
+      stdin: ipamInput(conf),
+      timeoutMs: IPAM_TIMEOUT_MS,
+      env: {
+        CNI_COMMAND: call.command,
+        CNI_CONTAINERID: call.containerId,
+        CNI_NETNS: call.netns,
+        CNI_IFNAME: call.ifname,
+        CNI_PATH: env.path.join(":"),
+        CNI_ARGS: Object.entries(env.args).map(([k, v]) => `${k}=${v}`).join(";"),
+      },
+    }));
+  } catch (err) {
+    if (!(err instanceof ExecError)) throw err;
+    throw new CniError(
+      Code.IpamFailed,
+      `IPAM plugin "${conf.ipam.type}" failed on ${call.command}: ${pluginMessage(err)}`,
+    );
+  }
+  if (call.command !== "ADD") return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdout);
+  } catch {
+    throw new CniError(Code.IpamFailed, `IPAM plugin "${conf.ipam.type}" printed no JSON result`);
+  }
+  const result = decodeResult(raw, conf.cniVersion, `IPAM plugin "${conf.ipam.type}" result`);
+  if (result.ips.length === 0) {
+    throw new CniError(Code.IpamFailed, `IPAM plugin "${conf.ipam.type}" returned no IP address`);
+  }
+  if (result.ips.some((ip) => ip.address.includes(":"))) {
+    throw new CniError(
+      Code.InvalidConfig,
+      "IPv6 pod addresses are not supported yet; configure an IPv4 range in ipam",
+    );
+  }
+  return result;
+}

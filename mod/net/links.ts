@@ -1,0 +1,249 @@
+/**
+ * The bridge, the veth pair and the pod's interface, as the reference bridge
+ * plugin makes them. Planners (pure) say which `ip` commands to run; the thin
+ * executors below run them, batched so each side costs one exec.
+ */
+
+import { CniError, Code } from "../cni/errors.ts";
+import type { IpConfig, Route } from "../cni/result.ts";
+import type { NetConf } from "../config/load.ts";
+import { ExecError, inNetns, run } from "../exec.ts";
+import { addressOf, formatIPv4, networkOf, parseCidr } from "./cidr.ts";
+import type { AttachmentNames } from "./names.ts";
+
+const DEFAULT_ROUTE = "0.0.0.0/0";
+
+export interface LinkAddress {
+  local: string;
+  prefixlen: number;
+  family: string;
+}
+
+export interface BridgeInfo {
+  mac: string;
+  addresses: LinkAddress[];
+}
+
+/** What `ip -j addr show` says of one link. */
+interface IpLink {
+  ifname: string;
+  address?: string;
+  flags?: string[];
+  promiscuity?: number;
+  master?: string;
+  linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean } };
+  addr_info?: LinkAddress[];
+}
+
+function linkFailed(msg: string, err: unknown): CniError {
+  return new CniError(Code.LinkFailed, msg, err instanceof Error ? err.message : String(err));
+}
+
+const isMissingDevice = (err: ExecError) => /does not exist|Cannot find device/.test(err.stderr);
+
+/** `ip -d -j addr show dev NAME` in the current namespace (or nsPath); undefined if absent. */
+export async function showLink(name: string, nsPath?: string): Promise<IpLink | undefined> {
+  const argv = ["ip", "-d", "-j", "addr", "show", "dev", name];
+  try {
+    const { stdout } = await run(nsPath ? inNetns(nsPath, argv) : argv);
+    return (JSON.parse(stdout) as IpLink[])[0];
+  } catch (err) {
+    if (err instanceof ExecError && isMissingDevice(err)) return undefined;
+    throw err;
+  }
+}
+
+// ---- planners --------------------------------------------------------------
+
+export function planBridgeCreate(conf: NetConf): string[] {
+  return ["ip", "link", "add", "name", conf.bridge, ...mtuArgs(conf), "type", "bridge"];
+}
+
+export function planBridgeUp(conf: NetConf, link: IpLink): string[] | undefined {
+  const up = link.flags?.includes("UP") ?? false;
+  const promisc = (link.promiscuity ?? 0) > 0;
+  if (up && (!conf.promiscMode || promisc)) return undefined;
+  return [
+    "ip",
+    "link",
+    "set",
+    "dev",
+    conf.bridge,
+    "up",
+    ...(conf.promiscMode ? ["promisc", "on"] : []),
+  ];
+}
+
+function mtuArgs(conf: NetConf): string[] {
+  return conf.mtu ? ["mtu", String(conf.mtu)] : [];
+}
+
+/** `ip -batch` lines for the host side: the pair (pod end straight into the netns), bridge port, hairpin. */
+export function planVeth(
+  conf: NetConf,
+  names: AttachmentNames,
+  ifname: string,
+  netns: string,
+): string[] {
+  const mtu = mtuArgs(conf).join(" ");
+  return [
+    `link add name ${names.hostVeth} ${mtu} address ${names.hostMac} type veth peer name ${ifname} ${mtu} address ${names.podMac} netns ${netns}`
+      .replace(/ {2,}/g, " "),
+    `link set dev ${names.hostVeth} master ${conf.bridge} up`,
+    `link set dev ${names.hostVeth} type bridge_slave hairpin ${conf.hairpinMode ? "on" : "off"}`,
+  ];
+}
+
+/** The gateway each address uses: IPAM's, else (when the bridge is a gateway) the subnet's first address. */
+export function gatewaysOf(conf: NetConf, ips: IpConfig[]): IpConfig[] {
+  return ips.map((ip) => {
+    if (ip.gateway || !conf.isGateway) return ip;
+    const c = parseCidr(ip.address)!;
+    return { ...ip, gateway: formatIPv4(networkOf(c) + 1) };
+  });
+}
+
+/** Routes the pod gets: IPAM's, plus the default route via the gateway when isDefaultGateway. */
+export function podRoutes(conf: NetConf, ips: IpConfig[], ipamRoutes: Route[]): Route[] {
+  const routes = [...ipamRoutes];
+  const gw = ips.find((ip) => ip.gateway)?.gateway;
+  if (conf.isDefaultGateway && gw && !routes.some((r) => r.dst === DEFAULT_ROUTE)) {
+    routes.push({ dst: DEFAULT_ROUTE, gw });
+  }
+  return routes;
+}
+
+/** `ip -batch` lines run inside the pod: addresses, link up, routes. */
+export function planPodInterface(ifname: string, ips: IpConfig[], routes: Route[]): string[] {
+  const gw = ips.find((ip) => ip.gateway)?.gateway;
+  return [
+    ...ips.map((ip) => `addr add ${ip.address} dev ${ifname}`),
+    `link set dev ${ifname} up`,
+    ...routes.map((r) => {
+      const via = r.gw ?? gw;
+      return `route add ${r.dst}${via ? ` via ${via}` : ""} dev ${ifname}`;
+    }),
+  ];
+}
+
+/**
+ * The bridge's gateway address: what to add, what to remove. As the
+ * reference: another IPv4 address on the bridge is an error unless
+ * forceAddress, which replaces it.
+ */
+export function planBridgeAddress(
+  bridge: string,
+  existing: LinkAddress[],
+  gatewayCidr: string,
+  forceAddress: boolean,
+): { add?: string; remove: string[] } {
+  const wanted = addressOf(gatewayCidr);
+  const v4 = existing.filter((a) => a.family === "inet");
+  if (v4.some((a) => a.local === wanted)) return { remove: [] };
+  const others = v4.map((a) => `${a.local}/${a.prefixlen}`);
+  if (others.length > 0 && !forceAddress) {
+    throw new CniError(
+      Code.LinkFailed,
+      `bridge "${bridge}" already has address ${
+        others.join(", ")
+      }, not the gateway ${gatewayCidr}; set forceAddress to replace it`,
+    );
+  }
+  return { add: gatewayCidr, remove: others };
+}
+
+// ---- executors ---------------------------------------------------------------
+
+/** Creates the bridge unless it exists (tolerating a racing ADD); fails on a non-bridge of that name. */
+export async function ensureBridge(conf: NetConf): Promise<BridgeInfo> {
+  try {
+    let link = await showLink(conf.bridge);
+    if (!link) {
+      await run(planBridgeCreate(conf)).catch((err) => {
+        if (!(err instanceof ExecError && /File exists/.test(err.stderr))) throw err;
+      });
+      link = await showLink(conf.bridge);
+      if (!link) throw new Error(`bridge ${conf.bridge} vanished after creation`);
+    }
+    const kind = link.linkinfo?.info_kind;
+    if (kind !== "bridge") {
+      throw new CniError(
+        Code.LinkFailed,
+        `"${conf.bridge}" already exists and is a ${kind ?? "plain"} link, not a bridge`,
+      );
+    }
+    const up = planBridgeUp(conf, link);
+    if (up) await run(up);
+    return { mac: link.address ?? "", addresses: link.addr_info ?? [] };
+  } catch (err) {
+    if (err instanceof CniError) throw err;
+    throw linkFailed(`cannot set up bridge "${conf.bridge}"`, err);
+  }
+}
+
+export async function createVeth(
+  conf: NetConf,
+  names: AttachmentNames,
+  ifname: string,
+  netns: string,
+): Promise<void> {
+  try {
+    await run(["ip", "-batch", "-"], { stdin: planVeth(conf, names, ifname, netns).join("\n") });
+  } catch (err) {
+    throw linkFailed(`cannot create veth pair ${names.hostVeth}/${ifname}`, err);
+  }
+}
+
+/** Deletes the host end, which takes the pod end with it; absent is fine. */
+export async function deleteVeth(name: string): Promise<void> {
+  try {
+    await run(["ip", "link", "del", "dev", name]);
+  } catch (err) {
+    if (err instanceof ExecError && isMissingDevice(err)) return;
+    throw err;
+  }
+}
+
+export async function configurePod(
+  netns: string,
+  ifname: string,
+  ips: IpConfig[],
+  routes: Route[],
+): Promise<void> {
+  try {
+    await run(inNetns(netns, ["ip", "-batch", "-"]), {
+      stdin: planPodInterface(ifname, ips, routes).join("\n"),
+    });
+  } catch (err) {
+    throw linkFailed(`cannot configure ${ifname} in ${netns}`, err);
+  }
+}
+
+export async function ensureBridgeAddress(
+  conf: NetConf,
+  bridge: BridgeInfo,
+  gatewayCidr: string,
+): Promise<void> {
+  const plan = planBridgeAddress(conf.bridge, bridge.addresses, gatewayCidr, conf.forceAddress);
+  try {
+    for (const old of plan.remove) await run(["ip", "addr", "del", old, "dev", conf.bridge]);
+    if (plan.add) {
+      await run(["ip", "addr", "add", plan.add, "dev", conf.bridge]).catch((err) => {
+        // Another ADD added it first.
+        if (!(err instanceof ExecError && /File exists/.test(err.stderr))) throw err;
+      });
+    }
+  } catch (err) {
+    throw linkFailed(`cannot put gateway ${gatewayCidr} on bridge "${conf.bridge}"`, err);
+  }
+}
+
+/** Turns on IPv4 forwarding in the current namespace (the node), as the reference does. */
+export async function enableForwarding(): Promise<void> {
+  const path = "/proc/sys/net/ipv4/ip_forward";
+  try {
+    if ((await Deno.readTextFile(path)).trim() !== "1") await Deno.writeTextFile(path, "1");
+  } catch (err) {
+    throw linkFailed("cannot enable IPv4 forwarding", err);
+  }
+}

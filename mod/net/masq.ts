@@ -1,0 +1,81 @@
+/**
+ * IP masquerade for a pod's traffic leaving its bridge subnet: one nat chain
+ * per attachment, jumped to from POSTROUTING, each rule tagged with the
+ * network and container so that DEL removes exactly these. Changes go through
+ * one iptables-restore batch (one exec, atomic).
+ */
+
+import { CniError, Code } from "../cni/errors.ts";
+import { run } from "../exec.ts";
+import { addressOf, canonicalCidr, parseCidr } from "./cidr.ts";
+
+const MULTICAST = "224.0.0.0/4";
+
+export function ruleComment(network: string, containerId: string): string {
+  return `strongswan-cni: ${network} ${containerId}`.slice(0, 255);
+}
+
+/** The iptables-restore batch that installs the chain and its jump. */
+export function planMasqAdd(chain: string, podCidr: string, comment: string): string {
+  const subnet = canonicalCidr(parseCidr(podCidr)!);
+  const c = `-m comment --comment "${comment}"`;
+  return [
+    "*nat",
+    `:${chain} - [0:0]`,
+    `-A ${chain} -d ${subnet} ${c} -j ACCEPT`,
+    `-A ${chain} ! -d ${MULTICAST} ${c} -j MASQUERADE`,
+    `-A POSTROUTING -s ${addressOf(podCidr)}/32 ${c} -j ${chain}`,
+    "COMMIT",
+    "",
+  ].join("\n");
+}
+
+/**
+ * From `iptables-save -t nat`, the batch that removes every jump to the chain
+ * and the chain itself; undefined when nothing of it is left.
+ */
+export function planMasqDel(saved: string, chain: string): string | undefined {
+  const lines = saved.split("\n");
+  const jumps = lines.filter((l) => l.startsWith("-A ") && l.endsWith(` -j ${chain}`));
+  const chainExists = lines.some((l) => l.startsWith(`:${chain} `));
+  if (jumps.length === 0 && !chainExists) return undefined;
+  return [
+    "*nat",
+    ...jumps.map((l) => `-D ${l.slice(3)}`),
+    ...(chainExists ? [`-F ${chain}`, `-X ${chain}`] : []),
+    "COMMIT",
+    "",
+  ].join("\n");
+}
+
+export async function addMasquerade(
+  chain: string,
+  podCidr: string,
+  comment: string,
+): Promise<void> {
+  try {
+    await run(["iptables-restore", "--wait", "--noflush"], {
+      stdin: planMasqAdd(chain, podCidr, comment),
+    });
+  } catch (err) {
+    throw new CniError(
+      Code.FirewallFailed,
+      `cannot add masquerade rules for ${podCidr}`,
+      (err as Error).message,
+    );
+  }
+}
+
+export async function removeMasquerade(chain: string): Promise<void> {
+  try {
+    const { stdout } = await run(["iptables-save", "-t", "nat"]);
+    const batch = planMasqDel(stdout, chain);
+    if (batch) await run(["iptables-restore", "--wait", "--noflush"], { stdin: batch });
+  } catch (err) {
+    throw new CniError(
+      Code.FirewallFailed,
+      `cannot remove masquerade chain ${chain}`,
+      (err as Error).message,
+    );
+  }
+}

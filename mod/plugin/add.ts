@@ -1,0 +1,160 @@
+/**
+ * ADD: the bridge half (as the reference bridge plugin), then the IPsec half.
+ * The slow, independent steps run at once: charon starts while IPAM and the
+ * links are set up. Every step registers its undo first; any failure unwinds.
+ */
+
+import type { CniEnv } from "../cni/env.ts";
+import { CniError, Code } from "../cni/errors.ts";
+import type { Result } from "../cni/result.ts";
+import { type NetConf, readPsk } from "../config/load.ts";
+import { podStrongswanConf } from "../ipsec/config.ts";
+import { connectVici, daemonPaths, startDaemon } from "../ipsec/daemon.ts";
+import { resolveDatapath } from "../ipsec/datapath.ts";
+import { bringUpTunnel } from "../ipsec/tunnel.ts";
+import type { ViciClient } from "../ipsec/vici.ts";
+import { parseCidr } from "../net/cidr.ts";
+import { execIpam } from "../net/ipam.ts";
+import {
+  configurePod,
+  createVeth,
+  deleteVeth,
+  enableForwarding,
+  ensureBridge,
+  ensureBridgeAddress,
+  gatewaysOf,
+  podRoutes,
+} from "../net/links.ts";
+import { addMasquerade, removeMasquerade, ruleComment } from "../net/masq.ts";
+import { attachmentNames } from "../net/names.ts";
+import { ensureNodeRoute, moveVirtualIp } from "../net/noderoute.ts";
+import { type AttachmentState, ensureStateRoot, writeState } from "../state.ts";
+import { UndoStack } from "../undo.ts";
+import { teardownDaemon } from "./teardown.ts";
+
+/** How long charon may take to open its vici socket (seen: ~50 ms). */
+const DAEMON_START_TIMEOUT_MS = 5000;
+
+/** Index of the pod's interface in the result's interfaces. */
+const POD_INTERFACE = 2;
+
+/** Awaits all, then throws the first failure: no step is left running while ADD unwinds. */
+async function allOrFirstError<T extends readonly unknown[]>(
+  promises: { [K in keyof T]: Promise<T[K]> },
+): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+async function assertNetns(netns: string): Promise<void> {
+  try {
+    await Deno.stat(netns);
+  } catch {
+    throw new CniError(Code.UnknownContainer, `network namespace ${netns} does not exist`);
+  }
+}
+
+export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
+  const psk = await readPsk(conf.vpn);
+  await assertNetns(env.netns);
+  const names = await attachmentNames(env.containerId, env.ifname);
+  await ensureStateRoot();
+  try {
+    await Deno.mkdir(names.stateDir, { mode: 0o700 });
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) {
+      throw new CniError(
+        Code.InvalidEnv,
+        `attachment ${env.containerId}/${env.ifname} already exists; DEL it before adding it again`,
+      );
+    }
+    throw err;
+  }
+
+  const undo = new UndoStack();
+  let client: ViciClient | undefined;
+  try {
+    const state: AttachmentState = {
+      network: conf.name,
+      containerId: env.containerId,
+      ifname: env.ifname,
+      netns: env.netns,
+      hostVeth: names.hostVeth,
+      chain: names.chain,
+    };
+    undo.push("remove state directory", () => teardownDaemon(names.stateDir, state.daemon));
+    const datapath = await resolveDatapath(conf.vpn.datapath, env.netns);
+    const paths = daemonPaths(names.stateDir);
+    const daemon = await startDaemon(
+      env.netns,
+      paths,
+      podStrongswanConf(datapath, env.ifname, paths),
+    );
+    state.daemon = daemon.id;
+    await writeState(names.stateDir, state);
+
+    const ipamCall = { containerId: env.containerId, netns: env.netns, ifname: env.ifname };
+    undo.push("release IPAM lease", () => execIpam({ ...ipamCall, command: "DEL" }, env, conf));
+    undo.push("delete veth", () => deleteVeth(names.hostVeth));
+    const [ipam, bridge, vici] = await allOrFirstError(
+      [
+        execIpam({ ...ipamCall, command: "ADD" }, env, conf),
+        ensureBridge(conf).then(async (b) => {
+          await createVeth(conf, names, env.ifname, env.netns);
+          return b;
+        }),
+        connectVici(paths, daemon, DAEMON_START_TIMEOUT_MS),
+      ] as const,
+    );
+    client = vici;
+
+    const ips = gatewaysOf(conf, ipam!.ips).map((ip) => ({ ...ip, interface: POD_INTERFACE }));
+    const routes = podRoutes(conf, ips, ipam!.routes);
+    const gateway = ips.find((ip) => ip.gateway);
+    if (conf.ipMasq) undo.push("remove masquerade", () => removeMasquerade(names.chain));
+    await allOrFirstError([
+      configurePod(env.netns, env.ifname, ips, routes),
+      conf.isGateway && gateway
+        ? ensureBridgeAddress(
+          conf,
+          bridge,
+          `${gateway.gateway}/${parseCidr(gateway.address)!.prefix}`,
+        )
+        : Promise.resolve(),
+      conf.ipMasq
+        ? addMasquerade(names.chain, ips[0].address, ruleComment(conf.name, env.containerId))
+        : Promise.resolve(),
+      enableForwarding(),
+    ]);
+
+    const vip = await bringUpTunnel(client, conf, names.ikeIdentity, psk);
+    if (datapath === "userspace") await moveVirtualIp(env.netns, env.ifname, vip);
+    await ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP);
+    await writeState(names.stateDir, { ...state, podAddress: ips[0].address, vip });
+
+    return {
+      interfaces: [
+        { name: conf.bridge, mac: bridge.mac },
+        { name: names.hostVeth, mac: names.hostMac },
+        { name: env.ifname, mac: names.podMac, sandbox: env.netns },
+      ],
+      // The virtual IP first: it is the pod's address on the IPsec network.
+      ips: [{ address: `${vip}/32`, interface: POD_INTERFACE }, ...ips],
+      routes: [
+        ...routes,
+        { dst: conf.vpn.virtualSubnet },
+        { dst: conf.vpn.hostSubnet },
+      ],
+      dns: conf.dns ?? ipam!.dns,
+    };
+  } catch (err) {
+    client?.close();
+    client = undefined;
+    await undo.unwind();
+    throw err;
+  } finally {
+    client?.close();
+  }
+}

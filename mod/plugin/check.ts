@@ -1,0 +1,77 @@
+/**
+ * CHECK: against prevResult, the pod's interface has its addresses and
+ * routes, the host veth is on the bridge, the daemon runs and the CHILD_SA is
+ * established. Each finding names what is missing.
+ */
+
+import type { CniEnv } from "../cni/env.ts";
+import { CniError, Code } from "../cni/errors.ts";
+import { decodeResult } from "../cni/result.ts";
+import type { NetConf } from "../config/load.ts";
+import { daemonPaths, isOurDaemon } from "../ipsec/daemon.ts";
+import { childInstalled, listSa } from "../ipsec/tunnel.ts";
+import { ViciClient } from "../ipsec/vici.ts";
+import { inNetns, run } from "../exec.ts";
+import { execIpam } from "../net/ipam.ts";
+import { showLink } from "../net/links.ts";
+import { attachmentNames } from "../net/names.ts";
+import { readState } from "../state.ts";
+
+function failed(msg: string): CniError {
+  return new CniError(Code.CheckFailed, msg);
+}
+
+/** `ip -j route` prints the default route as "default". */
+function routeKey(dst: string): string {
+  return dst === "0.0.0.0/0" ? "default" : dst.endsWith("/32") ? dst.slice(0, -3) : dst;
+}
+
+export async function cmdCheck(env: CniEnv, conf: NetConf): Promise<void> {
+  if (conf.prevResult === undefined) {
+    throw new CniError(Code.InvalidConfig, "CHECK needs prevResult, the result of the ADD");
+  }
+  const prev = decodeResult(conf.prevResult, conf.cniVersion, "prevResult");
+  const names = await attachmentNames(env.containerId, env.ifname);
+
+  await execIpam(
+    { command: "CHECK", containerId: env.containerId, netns: env.netns, ifname: env.ifname },
+    env,
+    conf,
+  );
+
+  const pod = await showLink(env.ifname, env.netns).catch(() => undefined);
+  if (!pod) throw failed(`interface ${env.ifname} is missing in ${env.netns}`);
+  const podIndex = prev.interfaces.findIndex((i) => i.sandbox !== undefined);
+  const have = new Set((pod.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
+  for (const ip of prev.ips) {
+    if (ip.interface !== undefined && ip.interface !== podIndex) continue;
+    if (!have.has(ip.address)) throw failed(`${env.ifname} lacks address ${ip.address}`);
+  }
+  const { stdout } = await run(inNetns(env.netns, ["ip", "-j", "route", "show", "table", "all"]));
+  const dsts = new Set((JSON.parse(stdout) as { dst: string }[]).map((r) => r.dst));
+  for (const route of prev.routes) {
+    if (!dsts.has(routeKey(route.dst))) {
+      throw failed(`route to ${route.dst} is missing in ${env.netns}`);
+    }
+  }
+
+  const veth = await showLink(names.hostVeth);
+  if (!veth) throw failed(`host veth ${names.hostVeth} is missing`);
+  if (veth.master !== conf.bridge) {
+    throw failed(`host veth ${names.hostVeth} is not on bridge ${conf.bridge}`);
+  }
+
+  const state = await readState(names.stateDir);
+  if (!state?.daemon || !(await isOurDaemon(state.daemon))) {
+    throw failed(`the strongSwan daemon of ${env.containerId}/${env.ifname} is not running`);
+  }
+  const client = await ViciClient.connect(daemonPaths(names.stateDir).viciSocket);
+  try {
+    const sa = await listSa(client);
+    if (!sa || sa.state !== "ESTABLISHED" || !childInstalled(sa)) {
+      throw failed(`the IPsec tunnel to hub ${conf.vpn.serverIP} is not established`);
+    }
+  } finally {
+    client.close();
+  }
+}

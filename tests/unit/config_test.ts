@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import { Code } from "../../mod/cni/errors.ts";
+import { ipamInput, parseNetConf, readPsk, validateNetConf } from "../../mod/config/load.ts";
+import { DEFAULTS } from "../../mod/config/schema.ts";
+import { assertRejectsCni, assertThrowsCni, config, SEED_CONFIG } from "./helpers.ts";
+
+Deno.test("config: the seed README's example parses as printed, defaults applied", () => {
+  const conf = parseNetConf(SEED_CONFIG);
+  assert.equal(conf.cniVersion, "0.1.0");
+  assert.equal(conf.vpn.serverIP, "10.9.0.2");
+  assert.equal(conf.vpn.psk?.reveal(), "dummy1234");
+  assert.equal(conf.vpn.datapath, DEFAULTS.datapath);
+  assert.equal(conf.vpn.timeout, DEFAULTS.timeout);
+  assert.equal(conf.bridge, "docker0");
+  assert.equal(conf.isGateway, true, "isDefaultGateway implies isGateway");
+  assert.equal(conf.hairpinMode, true);
+  assert.equal(conf.promiscMode, false);
+  assert.deepEqual(conf.ipam, { type: "host-local", subnet: "172.17.0.0/16" });
+});
+
+Deno.test("config: block comments and trailing commas", () => {
+  const conf = parseNetConf(`/* head */ {
+    "name": "n", "type": "strongswan", /* inline */
+    "vpn": { "serverIP": "10.0.0.1", "virtualSubnet": "10.1.0.0/16",
+             "hostSubnet": "10.0.0.0/24", "psk": "k", },
+    "ipam": { "type": "host-local", },
+  }`);
+  assert.equal(conf.vpn.psk?.reveal(), "k", "the original's lower-case psk is accepted");
+  assert.equal(conf.bridge, DEFAULTS.bridge);
+});
+
+Deno.test("config: a syntax error is code 6 with line and column", () => {
+  const err = assertThrowsCni(
+    () => parseNetConf('{\n  "name": "n",\n  "vpn": {\n    "x" 1\n'),
+    Code.DecodeFailed,
+  );
+  assert.match(err.message, /line 4, column 9/);
+});
+
+Deno.test("config: empty input and non-objects are code 6", () => {
+  assertThrowsCni(() => parseNetConf("  "), Code.DecodeFailed);
+  assertThrowsCni(() => parseNetConf("[1]"), Code.DecodeFailed);
+});
+
+Deno.test("config: vpn is required (never a silently unencrypted pod)", () => {
+  const { vpn: _, ...noVpn } = config();
+  const err = assertThrowsCni(() => validateNetConf(noVpn), Code.InvalidConfig);
+  assert.match(err.message, /vpn: is required/);
+});
+
+Deno.test("config: unknown top-level keys pass, unknown vpn keys fail", () => {
+  validateNetConf(config({ runtimeConfig: { x: 1 }, args: {}, capabilities: {} }));
+  const err = assertThrowsCni(
+    () => validateNetConf(config({ vpn: { serverIp: "1.2.3.4" } })),
+    Code.InvalidConfig,
+  );
+  assert.match(err.message, /vpn: Unrecognized key: "serverIp"/);
+});
+
+const fieldErrors: [string, Record<string, unknown>, RegExp][] = [
+  ["name", { name: "-bad" }, /(?:: |; )name: /m],
+  ["type", { type: "" }, /(?:: |; )type: /m],
+  [
+    "vpn.serverIP",
+    { vpn: { serverIP: "10.9.0.256" } },
+    /(?:: |; )vpn\.serverIP: expected an IPv4 address/m,
+  ],
+  [
+    "vpn.virtualSubnet",
+    { vpn: { virtualSubnet: "10.173.0.0" } },
+    /(?:: |; )vpn\.virtualSubnet: expected an IPv4 CIDR/m,
+  ],
+  [
+    "vpn.virtualSubnet host bits",
+    { vpn: { virtualSubnet: "10.173.1.0/16" } },
+    /did you mean 10\.173\.0\.0\/16/,
+  ],
+  ["vpn.hostSubnet", { vpn: { hostSubnet: "10.9.0.0/33" } }, /(?:: |; )vpn\.hostSubnet: /m],
+  ["vpn.PSK empty", { vpn: { PSK: "" } }, /(?:: |; )vpn\.PSK: must not be empty/m],
+  ["vpn.PSK and pskFile", { vpn: { pskFile: "/etc/psk" } }, /exactly one of PSK, psk or pskFile/],
+  [
+    "vpn.pskFile relative",
+    { vpn: { PSK: undefined, pskFile: "psk" } },
+    /(?:: |; )vpn\.pskFile: must be an absolute path/m,
+  ],
+  ["vpn.datapath", { vpn: { datapath: "fast" } }, /(?:: |; )vpn\.datapath: /m],
+  ["vpn.timeout", { vpn: { timeout: 0 } }, /(?:: |; )vpn\.timeout: /m],
+  [
+    "bridge",
+    { bridge: "a-very-long-bridge0" },
+    /(?:: |; )bridge: interface name is longer than 15/m,
+  ],
+  ["isGateway", { isGateway: "yes" }, /(?:: |; )isGateway: /m],
+  ["isDefaultGateway", { isDefaultGateway: 1 }, /(?:: |; )isDefaultGateway: /m],
+  ["forceAddress", { forceAddress: "no" }, /(?:: |; )forceAddress: /m],
+  ["ipMasq", { ipMasq: null }, /(?:: |; )ipMasq: /m],
+  ["mtu", { mtu: 20 }, /(?:: |; )mtu: /m],
+  ["hairpinMode", { hairpinMode: "on" }, /(?:: |; )hairpinMode: /m],
+  ["promiscMode", { promiscMode: 0 }, /(?:: |; )promiscMode: /m],
+  ["ipam missing", { ipam: undefined }, /(?:: |; )ipam: is required/m],
+  [
+    "ipam.type path",
+    { ipam: { type: "../../bin/sh" } },
+    /(?:: |; )ipam\.type: must be a plugin name/m,
+  ],
+  [
+    "ipam.type slash",
+    { ipam: { type: "/usr/bin/x" } },
+    /(?:: |; )ipam\.type: must be a plugin name/m,
+  ],
+];
+for (const [field, overrides, expected] of fieldErrors) {
+  Deno.test(`config: bad ${field} is code 7 naming it`, () => {
+    const err = assertThrowsCni(() => validateNetConf(config(overrides)), Code.InvalidConfig);
+    assert.match(err.message, expected);
+  });
+}
+
+Deno.test("config: every bad field is named at once", () => {
+  const err = assertThrowsCni(
+    () => validateNetConf(config({ mtu: "x", vpn: { serverIP: "x", hostSubnet: "y" } })),
+    Code.InvalidConfig,
+  );
+  for (const path of ["mtu", "vpn.serverIP", "vpn.hostSubnet"]) {
+    assert.match(err.message, new RegExp(`(?:: |; )${path.replace(".", "\\.")}: `));
+  }
+});
+
+Deno.test("config: the PSK never appears in an error", () => {
+  const psk = "TOP-SECRET-VALUE";
+  for (
+    const bad of [
+      config({ vpn: { PSK: psk, psk, serverIP: "bad" } }),
+      config({ vpn: { PSK: psk, typo: psk } }),
+      config({ vpn: { PSK: psk }, mtu: psk }),
+    ]
+  ) {
+    const err = assertThrowsCni(() => validateNetConf(bad), Code.InvalidConfig);
+    assert.ok(!JSON.stringify({ m: err.message, d: err.details }).includes(psk));
+  }
+  const conf = validateNetConf(config({ vpn: { PSK: psk } }));
+  assert.ok(!JSON.stringify(conf.vpn).includes(psk), "the PSK serialises as <redacted>");
+  assert.ok(!String(conf.vpn.psk).includes(psk));
+  assert.ok(!Deno.inspect(conf.vpn).includes(psk));
+  assert.ok(!ipamInput(conf).includes(psk), "the IPAM plugin never sees the PSK");
+});
+
+Deno.test("config: unsupported cniVersion is code 1, absent is 0.1.0", () => {
+  assertThrowsCni(() => validateNetConf(config({ cniVersion: "2.0.0" })), Code.IncompatibleVersion);
+  const { cniVersion: _, ...noVersion } = config();
+  assert.equal(validateNetConf(noVersion).cniVersion, "0.1.0");
+});
+
+Deno.test("config: ipam passes through untouched", () => {
+  const ipam = { type: "host-local", ranges: [[{ subnet: "10.0.0.0/24" }]], dataDir: "/x" };
+  const conf = validateNetConf(config({ ipam }));
+  assert.deepEqual(conf.ipam, ipam);
+  assert.deepEqual(JSON.parse(ipamInput(conf)).ipam, ipam);
+});
+
+Deno.test("config: pskFile must be root-only; its content is the PSK", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/psk`;
+    await Deno.writeTextFile(file, "from-file\n", { mode: 0o600 });
+    await Deno.chmod(file, 0o600);
+    const conf = validateNetConf(config({ vpn: { PSK: undefined, pskFile: file } }));
+    assert.equal(conf.vpn.psk, undefined, "not read until ADD needs it");
+    assert.equal((await readPsk(conf.vpn)).reveal(), "from-file");
+    await Deno.chmod(file, 0o644);
+    const err = await assertRejectsCni(() => readPsk(conf.vpn), Code.InvalidConfig);
+    assert.match(err.message, /readable by group or others/);
+    await Deno.remove(file);
+    await assertRejectsCni(() => readPsk(conf.vpn), Code.InvalidConfig);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

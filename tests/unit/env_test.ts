@@ -1,0 +1,68 @@
+import { assertThrowsCni } from "./helpers.ts";
+import assert from "node:assert/strict";
+import { parseCniArgs, parseEnv } from "../../mod/cni/env.ts";
+import { Code } from "../../mod/cni/errors.ts";
+
+const base = {
+  CNI_COMMAND: "ADD",
+  CNI_CONTAINERID: "abc123",
+  CNI_NETNS: "/run/netns/x",
+  CNI_IFNAME: "eth0",
+  CNI_PATH: "/opt/cni/bin:/usr/lib/cni",
+};
+const getter = (env: Record<string, string | undefined>) => (k: string) => env[k];
+
+Deno.test("env: ADD with everything parses, CNI_PATH split", () => {
+  const env = parseEnv(getter({ ...base, CNI_ARGS: "K8S_POD_NAME=a;IgnoreUnknown=1" }));
+  assert.equal(env.command, "ADD");
+  assert.deepEqual(env.path, ["/opt/cni/bin", "/usr/lib/cni"]);
+  assert.deepEqual(env.args, { K8S_POD_NAME: "a", IgnoreUnknown: "1" });
+});
+
+for (const name of ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"]) {
+  Deno.test(`env: ADD without ${name} is code 4 naming it`, () => {
+    const err = assertThrowsCni(
+      () => parseEnv(getter({ ...base, [name]: undefined })),
+      Code.InvalidEnv,
+    );
+    assert.match(err.message, new RegExp(name));
+  });
+}
+
+Deno.test("env: DEL needs no netns (the runtime may have lost it)", () => {
+  const env = parseEnv(getter({ ...base, CNI_COMMAND: "DEL", CNI_NETNS: undefined }));
+  assert.equal(env.netns, "");
+});
+
+Deno.test("env: VERSION needs nothing else; STATUS and GC need CNI_PATH", () => {
+  assert.equal(parseEnv(getter({ CNI_COMMAND: "VERSION" })).command, "VERSION");
+  assertThrowsCni(() => parseEnv(getter({ CNI_COMMAND: "STATUS" })), Code.InvalidEnv);
+  assert.equal(parseEnv(getter({ CNI_COMMAND: "GC", CNI_PATH: "/x" })).command, "GC");
+});
+
+Deno.test("env: unknown or missing command is code 4", () => {
+  assertThrowsCni(() => parseEnv(getter({ ...base, CNI_COMMAND: "PUT" })), Code.InvalidEnv);
+  assertThrowsCni(() => parseEnv(getter({})), Code.InvalidEnv);
+});
+
+Deno.test("env: malformed values are code 4", () => {
+  for (
+    const bad of [
+      { CNI_CONTAINERID: "-starts-with-dash" },
+      { CNI_CONTAINERID: "has space" },
+      { CNI_CONTAINERID: "a".repeat(201) },
+      { CNI_IFNAME: "much-too-long-name" },
+      { CNI_IFNAME: "a/b" },
+      { CNI_IFNAME: ".." },
+      { CNI_NETNS: "relative/path" },
+      { CNI_ARGS: "novalue" },
+    ]
+  ) {
+    assertThrowsCni(() => parseEnv(getter({ ...base, ...bad })), Code.InvalidEnv);
+  }
+});
+
+Deno.test("env: CNI_ARGS keeps '=' inside values", () => {
+  assert.deepEqual(parseCniArgs("A=b=c;D="), { A: "b=c", D: "" });
+  assert.deepEqual(parseCniArgs(""), {});
+});

@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { Code } from "../../mod/cni/errors.ts";
+import { validateNetConf } from "../../mod/config/load.ts";
+import { Secret } from "../../mod/config/secret.ts";
+import {
+  hubAddressing,
+  hubStrongswanConf,
+  hubSwanctlConf,
+  pluginList,
+  podConnection,
+  podStrongswanConf,
+} from "../../mod/ipsec/config.ts";
+import { daemonArgv, daemonPaths } from "../../mod/ipsec/daemon.ts";
+import { childInstalled, classifyFailure } from "../../mod/ipsec/tunnel.ts";
+import { decodeMessage, encodeMessage, encodePacket } from "../../mod/ipsec/vici.ts";
+import { config } from "./helpers.ts";
+
+const conf = validateNetConf(config());
+const files = { viciSocket: "/var/lib/x/charon.vici", logFile: "/var/lib/x/charon.log" };
+
+Deno.test("plugins: an explicit list, libipsec before netlink, nothing for EAP/TLS/X.509", () => {
+  assert.equal(
+    pluginList("userspace"),
+    "random nonce openssl kdf socket-default kernel-libipsec kernel-netlink vici",
+  );
+  assert.equal(pluginList("kernel"), "random nonce openssl kdf socket-default kernel-netlink vici");
+  for (const d of ["kernel", "userspace"] as const) {
+    assert.doesNotMatch(pluginList(d), /eap|x509|pkcs|stroke|ldap|curl/);
+  }
+});
+
+Deno.test("pod strongswan.conf: own socket and log, no autoload, IKE marked past the tunnel", () => {
+  const text = podStrongswanConf("userspace", "eth0", files);
+  assert.match(text, /load_modular = no/);
+  assert.match(text, /socket = unix:\/\/\/var\/lib\/x\/charon\.vici/);
+  assert.match(text, /path = \/var\/lib\/x\/charon\.log/);
+  assert.match(text, /fwmark = 0x42/);
+  assert.match(text, /fwmark = !0x42/);
+  assert.doesNotMatch(text, /install_virtual_ip_on/);
+  assert.match(podStrongswanConf("kernel", "net1", files), /install_virtual_ip_on = net1/);
+});
+
+Deno.test("pod connection: virtual IP requested, both subnets tunnelled, identity per attachment", () => {
+  const hub = podConnection(conf, "cid.eth0").hub as Record<string, unknown>;
+  assert.deepEqual(hub.remote_addrs, ["10.9.0.2"]);
+  assert.deepEqual(hub.vips, ["0.0.0.0"]);
+  assert.deepEqual(hub.local, { auth: "psk", id: "cid.eth0" });
+  const child = (hub.children as Record<string, Record<string, unknown>>).hub;
+  assert.deepEqual(child.remote_ts, ["10.173.0.0/16", "10.9.0.0/24"]);
+  assert.equal(child.start_action, "none");
+  assert.ok(!JSON.stringify(hub).includes("s3cret-psk"), "the PSK goes by load-shared only");
+});
+
+Deno.test("hub: keeps the first address, pools the rest", () => {
+  assert.deepEqual(hubAddressing("10.173.0.0/16"), {
+    hubAddress: "10.173.0.1",
+    pool: "10.173.0.2-10.173.255.254",
+  });
+  assert.deepEqual(hubAddressing("192.168.5.0/24"), {
+    hubAddress: "192.168.5.1",
+    pool: "192.168.5.2-192.168.5.254",
+  });
+});
+
+Deno.test("hub swanctl.conf: pool, selectors, DPD, unique ids, PSK only as hex", () => {
+  const psk = new Secret('we"ird\\psk');
+  const text = hubSwanctlConf(conf, psk);
+  assert.match(text, /addrs = 10\.173\.0\.2-10\.173\.255\.254/);
+  assert.match(text, /local_ts = 10\.173\.0\.0\/16,10\.9\.0\.0\/24/);
+  assert.match(text, /dpd_delay = 30s/);
+  assert.match(text, /unique = replace/);
+  assert.match(text, /secret = 0x7765226972645c70736b/);
+  assert.ok(!text.includes(psk.reveal()));
+  const ss = hubStrongswanConf("userspace", files);
+  assert.match(ss, /kernel-libipsec kernel-netlink/);
+  assert.match(ss, /allow_peer_ts = yes/);
+});
+
+Deno.test("daemon: entered in the pod's netns with a private /run; paths passed, never spliced", () => {
+  const paths = daemonPaths("/var/lib/cni/strongswan/c.eth0");
+  const argv = daemonArgv("/run/netns/p", paths);
+  assert.deepEqual(argv.slice(0, 3), ["nsenter", "--net=/run/netns/p", "--"]);
+  assert.ok(argv.includes("slave"));
+  assert.deepEqual(argv.slice(-2), [paths.runDir, "/usr/lib/ipsec/charon"]);
+  const script = argv[argv.indexOf("-c") + 1];
+  assert.ok(!script.includes(paths.runDir));
+});
+
+Deno.test("vici: messages round-trip (sections, lists, key/values)", () => {
+  const msg = {
+    hub: {
+      version: "2",
+      remote_addrs: ["10.9.0.2"],
+      local: { auth: "psk" },
+      children: { hub: { remote_ts: ["a", "b"] } },
+    },
+    empty: [],
+    "key-ü": "välue",
+  };
+  assert.deepEqual(decodeMessage(encodeMessage(msg)), msg);
+});
+
+Deno.test("vici: packets are length-prefixed with type and name", () => {
+  const p = encodePacket(0, "stats");
+  assert.deepEqual(Array.from(p), [0, 0, 0, 7, 0, 5, ...new TextEncoder().encode("stats")]);
+  assert.throws(() => decodeMessage(new Uint8Array([3, 5])), /truncated/);
+  assert.throws(() => decodeMessage(new Uint8Array([9])), /unknown element/);
+});
+
+Deno.test("tunnel failures: each cause gets its own message and code", () => {
+  const c = (log: string[], errmsg = "establishing CHILD_SA 'hub' failed") =>
+    classifyFailure(errmsg, log, "10.9.0.2", 5);
+  const auth = c(["received AUTHENTICATION_FAILED notify error"]);
+  assert.equal(auth.code, Code.TunnelRejected);
+  assert.match(auth.message, /pre-shared key/);
+  assert.equal(c(["received NO_PROPOSAL_CHOSEN notify error"]).code, Code.TunnelRejected);
+  assert.match(c(["received TS_UNACCEPTABLE notify, no CHILD_SA built"]).message, /virtualSubnet/);
+  assert.match(c(["received INTERNAL_ADDRESS_FAILURE notify"]).message, /pool/);
+  const down = c(["sending packet: from 172.17.0.2[500] to 10.9.0.2[500]"], "initiate timed out");
+  assert.equal(down.code, Code.TryAgainLater);
+  assert.match(down.message, /did not complete IKE within 5 s/);
+});
+
+Deno.test("tunnel: a CHILD_SA counts only once INSTALLED", () => {
+  assert.ok(childInstalled({ "child-sas": { "hub-1": { state: "INSTALLED" } } }));
+  assert.ok(!childInstalled({ "child-sas": { "hub-1": { state: "INSTALLING" } } }));
+  assert.ok(!childInstalled({}));
+});

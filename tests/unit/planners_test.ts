@@ -1,0 +1,193 @@
+import assert from "node:assert/strict";
+import { Code } from "../../mod/cni/errors.ts";
+import { validateNetConf } from "../../mod/config/load.ts";
+import { canonicalCidr, contains, parseCidr, parseIPv4 } from "../../mod/net/cidr.ts";
+import {
+  gatewaysOf,
+  planBridgeAddress,
+  planBridgeUp,
+  planPodInterface,
+  planVeth,
+  podRoutes,
+} from "../../mod/net/links.ts";
+import { planMasqAdd, planMasqDel, ruleComment } from "../../mod/net/masq.ts";
+import { attachmentNames } from "../../mod/net/names.ts";
+import { planNodeRoute } from "../../mod/net/noderoute.ts";
+import { assertThrowsCni, config } from "./helpers.ts";
+
+Deno.test("cidr: parse, contain, canonicalise", () => {
+  assert.equal(parseIPv4("10.9.0.2"), 0x0a090002);
+  assert.equal(parseIPv4("256.0.0.1"), undefined);
+  assert.equal(parseIPv4("1.2.3"), undefined);
+  const c = parseCidr("10.9.0.0/24")!;
+  assert.ok(contains(c, parseIPv4("10.9.0.2")!));
+  assert.ok(!contains(c, parseIPv4("10.9.1.2")!));
+  assert.equal(canonicalCidr(parseCidr("172.17.3.4/16")!), "172.17.0.0/16");
+  assert.equal(parseCidr("10.0.0.0/33"), undefined);
+  assert.ok(contains(parseCidr("0.0.0.0/0")!, parseIPv4("8.8.8.8")!));
+});
+
+Deno.test("names: derived from the attachment, stable, within kernel limits", async () => {
+  const a = await attachmentNames("0123456789abcdef", "eth0");
+  assert.deepEqual(a, await attachmentNames("0123456789abcdef", "eth0"));
+  assert.ok(a.hostVeth.length <= 15);
+  assert.ok(a.chain.length <= 28);
+  assert.match(a.hostMac, /^02(:[0-9a-f]{2}){5}$/);
+  assert.notEqual(a.hostMac, a.podMac);
+  assert.equal(a.ikeIdentity, "0123456789abcdef.eth0");
+  assert.ok(a.stateDir.endsWith("/0123456789abcdef.eth0"));
+  const b = await attachmentNames("0123456789abcdef", "eth1");
+  assert.notEqual(a.hostVeth, b.hostVeth);
+  assert.notEqual(a.chain, b.chain);
+});
+
+const conf = validateNetConf(
+  config({ bridge: "docker0", mtu: 1400, hairpinMode: true, isDefaultGateway: true }),
+);
+
+Deno.test("links: the veth batch creates the pod end in the netns and sets hairpin", async () => {
+  const names = await attachmentNames("c1", "eth0");
+  const lines = planVeth(conf, names, "eth0", "/run/netns/p");
+  assert.equal(
+    lines[0],
+    `link add name ${names.hostVeth} mtu 1400 address ${names.hostMac} type veth peer name eth0 mtu 1400 address ${names.podMac} netns /run/netns/p`,
+  );
+  assert.equal(lines[1], `link set dev ${names.hostVeth} master docker0 up`);
+  assert.equal(lines[2], `link set dev ${names.hostVeth} type bridge_slave hairpin on`);
+  const noMtu = validateNetConf(config());
+  assert.ok(!planVeth(noMtu, names, "eth0", "/x")[0].includes("mtu"));
+  assert.ok(planVeth(noMtu, names, "eth0", "/x")[2].endsWith("hairpin off"));
+});
+
+Deno.test("links: gateway defaults to the subnet's first address when the bridge is a gateway", () => {
+  assert.deepEqual(gatewaysOf(conf, [{ address: "172.17.0.5/16" }]), [
+    { address: "172.17.0.5/16", gateway: "172.17.0.1" },
+  ]);
+  const notGw = validateNetConf(config());
+  assert.deepEqual(gatewaysOf(notGw, [{ address: "172.17.0.5/16" }]), [{
+    address: "172.17.0.5/16",
+  }]);
+});
+
+Deno.test("links: default route only with isDefaultGateway, never twice", () => {
+  const ips = [{ address: "172.17.0.5/16", gateway: "172.17.0.1" }];
+  assert.deepEqual(podRoutes(conf, ips, []), [{ dst: "0.0.0.0/0", gw: "172.17.0.1" }]);
+  assert.deepEqual(podRoutes(conf, ips, [{ dst: "0.0.0.0/0" }]), [{ dst: "0.0.0.0/0" }]);
+  assert.deepEqual(podRoutes(validateNetConf(config()), ips, [{ dst: "10.0.0.0/8" }]), [{
+    dst: "10.0.0.0/8",
+  }]);
+});
+
+Deno.test("links: pod batch adds addresses, brings the link up, then routes via the gateway", () => {
+  const lines = planPodInterface(
+    "eth0",
+    [{ address: "172.17.0.5/16", gateway: "172.17.0.1" }],
+    [{ dst: "0.0.0.0/0", gw: "172.17.0.1" }, { dst: "10.0.0.0/8" }],
+  );
+  assert.deepEqual(lines, [
+    "addr add 172.17.0.5/16 dev eth0",
+    "link set dev eth0 up",
+    "route add 0.0.0.0/0 via 172.17.0.1 dev eth0",
+    "route add 10.0.0.0/8 via 172.17.0.1 dev eth0",
+  ]);
+});
+
+Deno.test("links: bridge address kept, added, or (forceAddress) replaced", () => {
+  const has = (local: string) => [{ local, prefixlen: 16, family: "inet" }];
+  assert.deepEqual(planBridgeAddress("br", has("172.17.0.1"), "172.17.0.1/16", false), {
+    remove: [],
+  });
+  assert.deepEqual(planBridgeAddress("br", [], "172.17.0.1/16", false), {
+    add: "172.17.0.1/16",
+    remove: [],
+  });
+  const err = assertThrowsCni(
+    () => planBridgeAddress("br", has("172.18.0.1"), "172.17.0.1/16", false),
+    Code.LinkFailed,
+  );
+  assert.match(err.message, /forceAddress/);
+  assert.deepEqual(planBridgeAddress("br", has("172.18.0.1"), "172.17.0.1/16", true), {
+    add: "172.17.0.1/16",
+    remove: ["172.18.0.1/16"],
+  });
+  const v6 = [{ local: "fe80::1", prefixlen: 64, family: "inet6" }];
+  assert.deepEqual(planBridgeAddress("br", v6, "172.17.0.1/16", false).add, "172.17.0.1/16");
+});
+
+Deno.test("links: bridge brought up (and promiscuous) only when it is not already", () => {
+  assert.equal(planBridgeUp(conf, { ifname: "docker0", flags: ["UP"] }), undefined);
+  assert.deepEqual(planBridgeUp(conf, { ifname: "docker0", flags: [] }), [
+    "ip",
+    "link",
+    "set",
+    "dev",
+    "docker0",
+    "up",
+  ]);
+  const promisc = validateNetConf(config({ bridge: "docker0", promiscMode: true }));
+  assert.deepEqual(
+    planBridgeUp(promisc, { ifname: "docker0", flags: ["UP"], promiscuity: 0 })?.slice(-2),
+    [
+      "promisc",
+      "on",
+    ],
+  );
+});
+
+Deno.test("masq: one chain, an ACCEPT for the bridge subnet, MASQUERADE for the rest, a tagged jump", () => {
+  const comment = ruleComment("ipsec", "c1");
+  const batch = planMasqAdd("SWAN-ABC", "172.17.0.5/16", comment);
+  assert.equal(
+    batch,
+    [
+      "*nat",
+      ":SWAN-ABC - [0:0]",
+      `-A SWAN-ABC -d 172.17.0.0/16 -m comment --comment "${comment}" -j ACCEPT`,
+      `-A SWAN-ABC ! -d 224.0.0.0/4 -m comment --comment "${comment}" -j MASQUERADE`,
+      `-A POSTROUTING -s 172.17.0.5/32 -m comment --comment "${comment}" -j SWAN-ABC`,
+      "COMMIT",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("masq: DEL removes exactly this attachment's jump and chain, nothing when gone", () => {
+  const saved = [
+    "*nat",
+    ":POSTROUTING ACCEPT [0:0]",
+    ":SWAN-ABC - [0:0]",
+    ":SWAN-OTHER - [0:0]",
+    '-A POSTROUTING -s 172.17.0.5/32 -m comment --comment "strongswan-cni: n c1" -j SWAN-ABC',
+    '-A POSTROUTING -s 172.17.0.6/32 -m comment --comment "strongswan-cni: n c2" -j SWAN-OTHER',
+    "-A SWAN-ABC -d 172.17.0.0/16 -j ACCEPT",
+    "COMMIT",
+  ].join("\n");
+  assert.equal(
+    planMasqDel(saved, "SWAN-ABC"),
+    [
+      "*nat",
+      '-D POSTROUTING -s 172.17.0.5/32 -m comment --comment "strongswan-cni: n c1" -j SWAN-ABC',
+      "-F SWAN-ABC",
+      "-X SWAN-ABC",
+      "COMMIT",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(planMasqDel("*nat\nCOMMIT\n", "SWAN-ABC"), undefined);
+});
+
+Deno.test("node route: via the hub, or via the gateway toward it, none on the hub itself", () => {
+  assert.deepEqual(planNodeRoute("10.173.0.0/16", "10.9.0.2", {}), [
+    "ip",
+    "route",
+    "replace",
+    "10.173.0.0/16",
+    "via",
+    "10.9.0.2",
+  ]);
+  assert.equal(
+    planNodeRoute("10.173.0.0/16", "10.9.0.2", { gateway: "10.9.0.1" })?.at(-1),
+    "10.9.0.1",
+  );
+  assert.equal(planNodeRoute("10.173.0.0/16", "10.9.0.2", { type: "local" }), undefined);
+});
