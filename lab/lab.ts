@@ -18,6 +18,8 @@ export const HOST_SUBNET = "10.9.0.0/24";
 export const VIRTUAL_SUBNET = "10.173.0.0/16";
 export const BRIDGE_SUBNET = "172.17.0.0/16";
 export const LAB_PSK = "dummy1234";
+/** An address beyond the LAN (on the hub, which routes for the nodes): masqueraded traffic goes here. */
+export const OUTSIDE_ADDRESS = "10.20.0.1";
 
 export interface Pod {
   name: string;
@@ -92,7 +94,11 @@ export class Lab {
     await run(["ip", "-n", hub, "link", "add", "lan0", "type", "bridge"]);
     await run(["ip", "-n", hub, "addr", "add", `${SERVER_IP}/24`, "dev", "lan0"]);
     await run(["ip", "-n", hub, "link", "set", "lan0", "up"]);
-    await run(inNetns(nsPath(hub), ["sysctl", "-qw", "net.ipv4.ip_forward=1"]));
+    // What server-config tells the operator to do on the hub.
+    for (const setting of ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0"]) {
+      await run(inNetns(nsPath(hub), ["sysctl", "-qw", setting]));
+    }
+    await run(["ip", "-n", hub, "addr", "add", `${OUTSIDE_ADDRESS}/32`, "dev", "lo"]);
     for (let n = 1; n <= opts.nodes; n++) {
       const node = this.nodeNetns(n);
       await this.#netns(node);
@@ -115,6 +121,7 @@ export class Lab {
       await run(["ip", "-n", hub, "link", "set", `n${n}`, "master", "lan0", "up"]);
       await run(["ip", "-n", node, "addr", "add", `${this.nodeAddress(n)}/24`, "dev", "lan0"]);
       await run(["ip", "-n", node, "link", "set", "lan0", "up"]);
+      await run(["ip", "-n", node, "route", "add", "default", "via", SERVER_IP]);
     }
     if (opts.hub ?? true) await this.startHub();
   }
@@ -265,11 +272,27 @@ export class Lab {
     return this.exec(pod, "DEL", config);
   }
 
-  /** Whether `from` can ping `to` (an address), once. */
-  async ping(fromNetns: string, to: string, size = 56): Promise<boolean> {
-    return await tryRun(
-      ["ip", "netns", "exec", fromNetns, "ping", "-c", "1", "-W", "2", "-s", String(size), to],
-    );
+  /**
+   * Whether `from` gets an answer from `to`. count > 1 lets path-MTU discovery
+   * work: the first oversized packet may be answered with "frag needed".
+   */
+  async ping(fromNetns: string, to: string, size = 56, count = 1): Promise<boolean> {
+    return await tryRun([
+      "ip",
+      "netns",
+      "exec",
+      fromNetns,
+      "ping",
+      "-c",
+      String(count),
+      "-i",
+      "0.2",
+      "-W",
+      "2",
+      "-s",
+      String(size),
+      to,
+    ]);
   }
 
   /** Removes everything the lab made: attachments (by DEL), the hub, namespaces, files. */

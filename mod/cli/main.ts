@@ -72,6 +72,7 @@ async function serverConfig(conf: NetConf, values: Record<string, unknown>): Pro
 On the hub, as root:
   ip addr add ${hubAddress}/32 dev lo        # kept out of the pool; kernel-libipsec needs it
   sysctl -w net.ipv4.ip_forward=1
+  sysctl -w net.ipv4.conf.all.send_redirects=0   # pod-to-pod traffic leaves by the way it came
   STRONGSWAN_CONF=${out}/strongswan.conf /usr/lib/ipsec/charon &
   swanctl --load-all --file ${out}/swanctl.conf --uri unix://${files.viciSocket}
 `;

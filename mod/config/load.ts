@@ -134,8 +134,13 @@ export function redacted(raw: Record<string, unknown>): Record<string, unknown> 
   return { ...raw, vpn: masked };
 }
 
-/** What an IPAM plugin gets on stdin: plain JSON, without the vpn section (no PSK). */
+/**
+ * What an IPAM plugin gets on stdin: plain JSON, without the vpn section (no
+ * PSK). 1.1.0 results are 1.0.0's, so IPAM plugins that predate 1.1.0 (Debian's
+ * host-local) are asked in 1.0.0.
+ */
 export function ipamInput(conf: NetConf): string {
   const { vpn: _vpn, ...rest } = conf.raw;
-  return JSON.stringify({ ...rest, cniVersion: conf.cniVersion });
+  const cniVersion = conf.cniVersion === "1.1.0" ? "1.0.0" : conf.cniVersion;
+  return JSON.stringify({ ...rest, cniVersion });
 }

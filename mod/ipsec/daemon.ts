@@ -12,10 +12,11 @@ import { ViciClient } from "./vici.ts";
 export const CHARON = "/usr/lib/ipsec/charon";
 
 /**
- * Bind-mounts the daemon's own directory on /run, then becomes charon. A fixed
+ * Makes what charon writes root-only, bind-mounts the daemon's own directory
+ * on /run, then becomes charon. A fixed
  * script: the directory and binary come in as $1 and $2, never spliced in.
  */
-const PRIVATE_RUN_SCRIPT = 'mount --bind "$1" /run && exec "$2"';
+const PRIVATE_RUN_SCRIPT = 'umask 077 && mount --bind "$1" /run && exec "$2"';
 
 /** Programs the daemon's pid runs as while it starts, before it is charon. */
 const LAUNCH_CHAIN = ["nsenter", "unshare", "sh", "dash", "bash", "charon"];

@@ -9,7 +9,7 @@ import type { IpConfig, Route } from "../cni/result.ts";
 import type { NetConf } from "../config/load.ts";
 import { ExecError, inNetns, run } from "../exec.ts";
 import { addressOf, formatIPv4, networkOf, parseCidr } from "./cidr.ts";
-import type { AttachmentNames } from "./names.ts";
+import { type AttachmentNames, bridgeMac } from "./names.ts";
 
 const DEFAULT_ROUTE = "0.0.0.0/0";
 
@@ -55,8 +55,19 @@ export async function showLink(name: string, nsPath?: string): Promise<IpLink | 
 
 // ---- planners --------------------------------------------------------------
 
-export function planBridgeCreate(conf: NetConf): string[] {
-  return ["ip", "link", "add", "name", conf.bridge, ...mtuArgs(conf), "type", "bridge"];
+export function planBridgeCreate(conf: NetConf, mac: string): string[] {
+  return [
+    "ip",
+    "link",
+    "add",
+    "name",
+    conf.bridge,
+    ...mtuArgs(conf),
+    "address",
+    mac,
+    "type",
+    "bridge",
+  ];
 }
 
 export function planBridgeUp(conf: NetConf, link: IpLink): string[] | undefined {
@@ -159,7 +170,7 @@ export async function ensureBridge(conf: NetConf): Promise<BridgeInfo> {
   try {
     let link = await showLink(conf.bridge);
     if (!link) {
-      await run(planBridgeCreate(conf)).catch((err) => {
+      await run(planBridgeCreate(conf, await bridgeMac(conf.bridge))).catch((err) => {
         if (!(err instanceof ExecError && /File exists/.test(err.stderr))) throw err;
       });
       link = await showLink(conf.bridge);
@@ -230,7 +241,9 @@ export async function ensureBridgeAddress(
     if (plan.add) {
       await run(["ip", "addr", "add", plan.add, "dev", conf.bridge]).catch((err) => {
         // Another ADD added it first.
-        if (!(err instanceof ExecError && /File exists/.test(err.stderr))) throw err;
+        if (!(err instanceof ExecError && /File exists|already assigned/.test(err.stderr))) {
+          throw err;
+        }
       });
     }
   } catch (err) {

@@ -33,6 +33,15 @@ function macFrom(hex: string): string {
   return ["02", ...hex.slice(0, 10).match(/../g)!].join(":");
 }
 
+/**
+ * A bridge takes the lowest MAC of its ports unless given one, so every pod
+ * added or removed could change the gateway's MAC under the other pods
+ * (their IKE packets then go to a stale address). A fixed one stops that.
+ */
+export async function bridgeMac(bridge: string): Promise<string> {
+  return macFrom(await digestHex(`bridge\0${bridge}`));
+}
+
 export function stateDirName(containerId: string, ifname: string): string {
   return `${containerId}.${ifname}`;
 }

@@ -1,7 +1,8 @@
 /**
- * CHECK: against prevResult, the pod's interface has its addresses and
- * routes, the host veth is on the bridge, the daemon runs and the CHILD_SA is
- * established. Each finding names what is missing.
+ * CHECK: the daemon runs and the CHILD_SA is established (checked first:
+ * without them the tunnel's routes are gone too); against prevResult, the
+ * pod's interface has its addresses and routes; the host veth is on the
+ * bridge. Each finding names what is missing.
  */
 
 import type { CniEnv } from "../cni/env.ts";
@@ -39,6 +40,20 @@ export async function cmdCheck(env: CniEnv, conf: NetConf): Promise<void> {
     conf,
   );
 
+  const state = await readState(names.stateDir);
+  if (!state?.daemon || !(await isOurDaemon(state.daemon))) {
+    throw failed(`the strongSwan daemon of ${env.containerId}/${env.ifname} is not running`);
+  }
+  const client = await ViciClient.connect(daemonPaths(names.stateDir).viciSocket);
+  try {
+    const sa = await listSa(client);
+    if (!sa || sa.state !== "ESTABLISHED" || !childInstalled(sa)) {
+      throw failed(`the IPsec tunnel to hub ${conf.vpn.serverIP} is not established`);
+    }
+  } finally {
+    client.close();
+  }
+
   const pod = await showLink(env.ifname, env.netns).catch(() => undefined);
   if (!pod) throw failed(`interface ${env.ifname} is missing in ${env.netns}`);
   const podIndex = prev.interfaces.findIndex((i) => i.sandbox !== undefined);
@@ -59,19 +74,5 @@ export async function cmdCheck(env: CniEnv, conf: NetConf): Promise<void> {
   if (!veth) throw failed(`host veth ${names.hostVeth} is missing`);
   if (veth.master !== conf.bridge) {
     throw failed(`host veth ${names.hostVeth} is not on bridge ${conf.bridge}`);
-  }
-
-  const state = await readState(names.stateDir);
-  if (!state?.daemon || !(await isOurDaemon(state.daemon))) {
-    throw failed(`the strongSwan daemon of ${env.containerId}/${env.ifname} is not running`);
-  }
-  const client = await ViciClient.connect(daemonPaths(names.stateDir).viciSocket);
-  try {
-    const sa = await listSa(client);
-    if (!sa || sa.state !== "ESTABLISHED" || !childInstalled(sa)) {
-      throw failed(`the IPsec tunnel to hub ${conf.vpn.serverIP} is not established`);
-    }
-  } finally {
-    client.close();
   }
 }

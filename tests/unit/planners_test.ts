@@ -5,13 +5,14 @@ import { canonicalCidr, contains, parseCidr, parseIPv4 } from "../../mod/net/cid
 import {
   gatewaysOf,
   planBridgeAddress,
+  planBridgeCreate,
   planBridgeUp,
   planPodInterface,
   planVeth,
   podRoutes,
 } from "../../mod/net/links.ts";
 import { planMasqAdd, planMasqDel, ruleComment } from "../../mod/net/masq.ts";
-import { attachmentNames } from "../../mod/net/names.ts";
+import { attachmentNames, bridgeMac } from "../../mod/net/names.ts";
 import { planNodeRoute } from "../../mod/net/noderoute.ts";
 import { assertThrowsCni, config } from "./helpers.ts";
 
@@ -190,4 +191,23 @@ Deno.test("node route: via the hub, or via the gateway toward it, none on the hu
     "10.9.0.1",
   );
   assert.equal(planNodeRoute("10.173.0.0/16", "10.9.0.2", { type: "local" }), undefined);
+});
+
+Deno.test("links: the bridge is created with a fixed MAC, so ports coming and going never change it", async () => {
+  const mac = await bridgeMac("docker0");
+  assert.equal(mac, await bridgeMac("docker0"));
+  assert.notEqual(mac, await bridgeMac("cni0"));
+  assert.deepEqual(planBridgeCreate(conf, mac), [
+    "ip",
+    "link",
+    "add",
+    "name",
+    "docker0",
+    "mtu",
+    "1400",
+    "address",
+    mac,
+    "type",
+    "bridge",
+  ]);
 });

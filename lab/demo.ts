@@ -1,0 +1,106 @@
+/**
+ * The main job: a hub and two nodes in network namespaces, two pods per node
+ * (both nodes on the same 172.17.0.0/16 bridge subnet, as in the seed), the
+ * plugin's ADD for each pod exactly as a runtime runs it, a ping matrix over
+ * the virtual IPs, then DEL for all and a check that nothing is left.
+ */
+
+import { attachmentNames } from "../mod/net/names.ts";
+import { Lab, type Pod } from "./lab.ts";
+import type { PluginOutput } from "./plugin.ts";
+
+const NODES = 2;
+const PODS_PER_NODE = 2;
+
+function pad(s: string, n: number): string {
+  return s.padEnd(n);
+}
+
+async function leftovers(lab: Lab, pods: Pod[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const pod of pods) {
+    const names = await attachmentNames(pod.containerId, pod.ifname);
+    try {
+      await Deno.stat(names.stateDir);
+      found.push(`state directory of ${pod.name}`);
+    } catch {
+      // Gone, as it should be.
+    }
+  }
+  const sas = await lab.hubSaCount();
+  if (sas > 0) found.push(`${sas} IKE_SA(s) on the hub`);
+  return found;
+}
+
+async function main(): Promise<number> {
+  if (Deno.uid() !== 0) {
+    console.error("The demo needs root: it makes network namespaces, veth pairs and daemons.");
+    return 1;
+  }
+  console.log(
+    "Building the LAN: hub 10.9.0.2 (strongSwan, config from `strongswan server-config`),",
+  );
+  console.log(
+    `${NODES} nodes, ${PODS_PER_NODE} pods each, bridge docker0 172.17.0.0/16 on every node.\n`,
+  );
+  const lab = await Lab.create({ nodes: NODES });
+  try {
+    const pods: Pod[] = [];
+    for (let n = 1; n <= NODES; n++) {
+      for (let p = 1; p <= PODS_PER_NODE; p++) pods.push(await lab.pod(n, `pod${n}${p}`));
+    }
+    const added: PluginOutput[] = [];
+    for (const pod of pods) added.push(await lab.add(pod));
+    const failed = added.findIndex((o) => o.code !== 0);
+    if (failed >= 0) {
+      console.error(
+        `ADD failed for ${pods[failed].name}: ${added[failed].stdout}${added[failed].stderr}`,
+      );
+      return 1;
+    }
+    const vip = (o: PluginOutput) =>
+      (o.json!.ips as { address: string }[])[0].address.split("/")[0];
+    const bridgeIp = (o: PluginOutput) => (o.json!.ips as { address: string }[])[1].address;
+
+    console.log(
+      `${pad("pod", 8)}${pad("node", 8)}${pad("bridge IP", 16)}${pad("virtual IP", 14)}ADD time`,
+    );
+    pods.forEach((pod, i) => {
+      console.log(
+        `${pad(pod.name, 8)}${pad(`node${pod.node}`, 8)}${pad(bridgeIp(added[i]), 16)}${
+          pad(vip(added[i]), 14)
+        }${added[i].ms.toFixed(0)} ms`,
+      );
+    });
+
+    console.log("\nPing matrix over the virtual IPs (rows ping columns, through the IPsec hub):");
+    console.log(pad("", 8) + pods.map((p) => pad(p.name, 8)).join(""));
+    let failures = 0;
+    for (const from of pods) {
+      const row = await Promise.all(added.map((o) => lab.ping(from.netnsName, vip(o))));
+      failures += row.filter((ok) => !ok).length;
+      console.log(pad(from.name, 8) + row.map((ok) => pad(ok ? "ok" : "FAIL", 8)).join(""));
+    }
+
+    const deleted: PluginOutput[] = [];
+    for (const pod of pods) deleted.push(await lab.del(pod));
+    const delFailed = deleted.filter((o) => o.code !== 0).length;
+    const left = await leftovers(lab, pods);
+    const delMs = deleted.map((o) => o.ms.toFixed(0)).join(", ");
+    console.log(
+      `\nDEL for every pod: ${delFailed === 0 ? "ok" : `${delFailed} failed`} (${delMs} ms)`,
+    );
+    console.log(
+      `Left behind: ${
+        left.length === 0 ? "nothing (no daemon, state, or hub SA)" : left.join("; ")
+      }`,
+    );
+    const ok = failures === 0 && delFailed === 0 && left.length === 0;
+    console.log(ok ? "\nDemo passed." : `\nDemo FAILED: ${failures} ping(s) failed.`);
+    return ok ? 0 : 1;
+  } finally {
+    await lab.cleanup();
+  }
+}
+
+Deno.exit(await main());

@@ -1,0 +1,298 @@
+/**
+ * The bridge half against the real host-local, and against the Go reference
+ * bridge plugin for parity. Each test makes its own lab and removes it.
+ */
+
+import assert from "node:assert/strict";
+import { Code } from "../../mod/cni/errors.ts";
+import { run } from "../../mod/exec.ts";
+import { attachmentNames } from "../../mod/net/names.ts";
+import { Lab, OUTSIDE_ADDRESS, SERVER_IP } from "../../lab/lab.ts";
+import { callPlugin, REFERENCE_PLUGINS } from "../../lab/plugin.ts";
+import {
+  assertCniError,
+  assertNothingLeft,
+  assertOk,
+  bridgeIpOf,
+  leaseOf,
+  rootTest,
+  vipOf,
+} from "./support.ts";
+
+async function ipJson(netns: string, ...args: string[]): Promise<Record<string, unknown>[]> {
+  return JSON.parse((await run(["ip", "-n", netns, "-j", "-d", ...args])).stdout);
+}
+
+interface Observed {
+  bridgeAddrs: string[];
+  bridgeMtu: number;
+  podAddrs: string[];
+  podMtu: number;
+  podRoutes: string[];
+  hairpin: boolean;
+  vethMtu: number;
+}
+
+/** What a person would look at after ADD, on the node and in the pod. */
+async function observe(node: string, podNs: string): Promise<Observed> {
+  const [bridge] = await ipJson(node, "addr", "show", "dev", "docker0");
+  const [pod] = await ipJson(podNs, "addr", "show", "dev", "eth0");
+  const [veth] = await ipJson(node, "link", "show", "master", "docker0");
+  const routes = await ipJson(podNs, "route", "show");
+  const v4 = (l: Record<string, unknown>) =>
+    (l.addr_info as { family: string; local: string; prefixlen: number }[])
+      .filter((a) => a.family === "inet" && a.prefixlen < 32)
+      .map((a) => `${a.local}/${a.prefixlen}`);
+  return {
+    bridgeAddrs: v4(bridge),
+    bridgeMtu: bridge.mtu as number,
+    podAddrs: v4(pod),
+    podMtu: pod.mtu as number,
+    podRoutes: routes.map((r) => `${r.dst} ${r.gateway ?? "-"} ${r.dev}`).sort(),
+    hairpin: (veth.linkinfo as { info_slave_data: { hairpin: boolean } }).info_slave_data.hairpin,
+    vethMtu: veth.mtu as number,
+  };
+}
+
+/** Counts ICMP packets reaching the outside address from a source, in the hub's netns. */
+async function outsidePackets(lab: Lab, source: string): Promise<number> {
+  const out =
+    (await run(["ip", "netns", "exec", lab.hubNetns, "iptables", "-nvxL", "INPUT"])).stdout;
+  const line = out.split("\n").find((l) => l.includes(source) && l.includes(OUTSIDE_ADDRESS));
+  return line ? Number(line.trim().split(/\s+/)[0]) : 0;
+}
+
+rootTest(
+  "bridge: same observable state as the reference bridge plugin, masquerade included",
+  async () => {
+    const lab = await Lab.create({ nodes: 2 });
+    try {
+      const shared = { mtu: 1400, hairpinMode: true, isDefaultGateway: true, ipMasq: true };
+      const refPod = await lab.pod(1, "ref");
+      const ourPod = await lab.pod(2, "ours");
+      const { vpn: _vpn, ...refConfig } = lab.config(1, { ...shared, type: "bridge" });
+      assertOk(
+        await callPlugin({
+          command: "ADD",
+          containerId: refPod.containerId,
+          netns: refPod.netns,
+          ifname: "eth0",
+          path: [REFERENCE_PLUGINS],
+          config: refConfig,
+          nodeNetns: lab.nodeNetns(1),
+          type: "bridge",
+        }),
+        "reference bridge",
+      );
+      assertOk(await lab.add(ourPod, lab.config(2, shared)));
+
+      const ref = await observe(lab.nodeNetns(1), refPod.netnsName);
+      const ours = await observe(lab.nodeNetns(2), ourPod.netnsName);
+      assert.deepEqual(ours, ref);
+      assert.deepEqual(ours.bridgeAddrs, ["172.17.0.1/16"]);
+      assert.equal(ours.hairpin, true);
+      assert.equal(ours.podMtu, 1400);
+
+      // Masquerade: both pods reach an address outside the bridge subnet, seen from the node's address.
+      for (const node of [1, 2]) {
+        await run([
+          "ip",
+          "netns",
+          "exec",
+          lab.hubNetns,
+          "iptables",
+          "-A",
+          "INPUT",
+          "-p",
+          "icmp",
+          "-s",
+          lab.nodeAddress(node),
+          "-d",
+          OUTSIDE_ADDRESS,
+        ]);
+      }
+      await run([
+        "ip",
+        "netns",
+        "exec",
+        lab.hubNetns,
+        "iptables",
+        "-A",
+        "INPUT",
+        "-p",
+        "icmp",
+        "-s",
+        "172.17.0.0/16",
+        "-d",
+        OUTSIDE_ADDRESS,
+      ]);
+      assert.ok(await lab.ping(refPod.netnsName, OUTSIDE_ADDRESS), "reference pod reaches outside");
+      assert.ok(await lab.ping(ourPod.netnsName, OUTSIDE_ADDRESS), "our pod reaches outside");
+      assert.ok((await outsidePackets(lab, lab.nodeAddress(1))) > 0);
+      assert.ok((await outsidePackets(lab, lab.nodeAddress(2))) > 0);
+      assert.equal(
+        await outsidePackets(lab, "172.17.0.0/16"),
+        0,
+        "pod addresses never leave the node",
+      );
+
+      await callPlugin({
+        command: "DEL",
+        containerId: refPod.containerId,
+        netns: refPod.netns,
+        ifname: "eth0",
+        path: [REFERENCE_PLUGINS],
+        config: refConfig,
+        nodeNetns: lab.nodeNetns(1),
+        type: "bridge",
+      });
+      assertOk(await lab.del(ourPod, lab.config(2, shared)));
+      await assertNothingLeft(lab, ourPod);
+    } finally {
+      await lab.cleanup();
+    }
+  },
+);
+
+rootTest("bridge: two pods on one bridge reach each other at their bridge addresses", async () => {
+  const lab = await Lab.create({ nodes: 1 });
+  try {
+    const a = await lab.pod(1, "a");
+    const b = await lab.pod(1, "b");
+    const ra = await lab.add(a);
+    const rb = await lab.add(b);
+    assertOk(ra);
+    assertOk(rb);
+    assert.ok(await lab.ping(a.netnsName, bridgeIpOf(rb).split("/")[0]));
+    assert.ok(await lab.ping(b.netnsName, bridgeIpOf(ra).split("/")[0]));
+  } finally {
+    await lab.cleanup();
+  }
+});
+
+rootTest("bridge: 10 ADDs at once all succeed, distinct addresses, one bridge", async () => {
+  const lab = await Lab.create({ nodes: 1 });
+  try {
+    const pods = await Promise.all(Array.from({ length: 10 }, (_, i) => lab.pod(1, `p${i}`)));
+    const outs = await Promise.all(pods.map((p) => lab.add(p)));
+    outs.forEach((o) => assertOk(o));
+    assert.equal(new Set(outs.map(bridgeIpOf)).size, 10, "bridge addresses are distinct");
+    assert.equal(new Set(outs.map(vipOf)).size, 10, "virtual IPs are distinct");
+    const bridges = await ipJson(lab.nodeNetns(1), "link", "show", "type", "bridge");
+    assert.deepEqual(bridges.map((b) => b.ifname), ["docker0"]);
+    const ports = await ipJson(lab.nodeNetns(1), "link", "show", "master", "docker0");
+    assert.equal(ports.length, 10);
+    const dels = await Promise.all(pods.map((p) => lab.del(p)));
+    dels.forEach((o) => assertOk(o));
+    for (const p of pods) await assertNothingLeft(lab, p);
+    assert.equal(await lab.hubSaCount(), 0);
+  } finally {
+    await lab.cleanup();
+  }
+});
+
+rootTest("bridge: each failure is its CNI error and leaves nothing", async () => {
+  const lab = await Lab.create({ nodes: 1 });
+  try {
+    const cases: [
+      string,
+      number,
+      (pod: Awaited<ReturnType<Lab["pod"]>>) => Promise<Record<string, unknown>>,
+    ][] = [
+      [
+        "IPAM plugin missing",
+        Code.IpamFailed,
+        () => Promise.resolve(lab.config(1, { ipam: { type: "no-such-ipam" } })),
+      ],
+      [
+        "IPAM plugin failing",
+        Code.IpamFailed,
+        () => Promise.resolve(lab.config(1, { ipam: { subnet: "not-a-subnet" } })),
+      ],
+      ["netns path wrong", Code.UnknownContainer, (pod) => {
+        pod.netns = "/run/netns/does-not-exist";
+        return Promise.resolve(lab.config(1));
+      }],
+      ["interface name too long", Code.InvalidEnv, (pod) => {
+        pod.ifname = "much-too-long-ifname";
+        return Promise.resolve(lab.config(1));
+      }],
+      ["bridge name taken by a non-bridge", Code.LinkFailed, async () => {
+        await run([
+          "ip",
+          "-n",
+          lab.nodeNetns(1),
+          "link",
+          "add",
+          "clash0",
+          "type",
+          "veth",
+          "peer",
+          "clash1",
+        ]);
+        return lab.config(1, { bridge: "clash0" });
+      }],
+    ];
+    for (const [i, [what, code, prepare]] of cases.entries()) {
+      const pod = await lab.pod(1, `fail${i}`);
+      const config = await prepare(pod);
+      const out = await lab.add(pod, config);
+      const err = assertCniError(out, code);
+      assert.ok(err.msg.length > 10, `${what}: message says something`);
+      await assertNothingLeft(lab, pod);
+    }
+    assert.equal(await lab.hubSaCount(), 0);
+  } finally {
+    await lab.cleanup();
+  }
+});
+
+rootTest(
+  "bridge: DEL twice, DEL without ADD, DEL after the netns was deleted all succeed",
+  async () => {
+    const lab = await Lab.create({ nodes: 1 });
+    try {
+      const a = await lab.pod(1, "a");
+      assertOk(await lab.add(a));
+      assert.ok(await leaseOf(lab, a), "ADD took a lease");
+      assertOk(await lab.del(a));
+      assertOk(await lab.del(a), "second DEL");
+      await assertNothingLeft(lab, a);
+
+      const never = await lab.pod(1, "never");
+      assertOk(await lab.del(never), "DEL without ADD");
+
+      const gone = await lab.pod(1, "gone");
+      assertOk(await lab.add(gone));
+      await lab.removePodNetns(gone);
+      assertOk(await lab.del(gone), "DEL after the netns vanished");
+      await assertNothingLeft(lab, gone);
+      assertOk(await lab.del({ ...gone, netns: "" }), "DEL with no CNI_NETNS at all");
+      assert.equal(await lab.hubSaCount(), 0);
+    } finally {
+      await lab.cleanup();
+    }
+  },
+);
+
+rootTest("bridge: CHECK passes after ADD and names what is missing after damage", async () => {
+  const lab = await Lab.create({ nodes: 1 });
+  try {
+    const a = await lab.pod(1, "a");
+    const added = await lab.add(a);
+    assertOk(added);
+    const withPrev = { ...lab.config(1), prevResult: added.json };
+    assertOk(await lab.exec(a, "CHECK", withPrev), "CHECK");
+    await run(["ip", "-n", a.netnsName, "route", "del", "default"]);
+    const err = assertCniError(await lab.exec(a, "CHECK", withPrev), Code.CheckFailed);
+    assert.match(err.msg, /route to 0\.0\.0\.0\/0 is missing/);
+    const names = await attachmentNames(a.containerId, a.ifname);
+    await run(["ip", "-n", lab.nodeNetns(1), "link", "set", names.hostVeth, "nomaster"]);
+    await run(["ip", "-n", a.netnsName, "route", "add", "default", "via", "172.17.0.1"]);
+    const err2 = assertCniError(await lab.exec(a, "CHECK", withPrev), Code.CheckFailed);
+    assert.match(err2.msg, /not on bridge docker0/);
+    assert.ok(SERVER_IP);
+  } finally {
+    await lab.cleanup();
+  }
+});

@@ -1,0 +1,115 @@
+/**
+ * Shared by the root tests: whether they can run here (and why not), and the
+ * checks that an attachment left nothing behind.
+ */
+
+import assert from "node:assert/strict";
+import { run } from "../../mod/exec.ts";
+import { attachmentNames } from "../../mod/net/names.ts";
+import type { Lab, Pod } from "../../lab/lab.ts";
+import type { PluginOutput } from "../../lab/plugin.ts";
+
+const REQUIRED = [
+  "/usr/lib/ipsec/charon",
+  "/usr/sbin/swanctl",
+  "/usr/lib/cni/host-local",
+  "/usr/lib/cni/bridge",
+  "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so",
+];
+
+function whyNot(): string | undefined {
+  if (Deno.uid() !== 0) return "they need root (network namespaces, veth, iptables)";
+  const missing = REQUIRED.filter((p) => {
+    try {
+      Deno.statSync(p);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length) return `missing ${missing.join(", ")} (run .ci/run to install them)`;
+  return undefined;
+}
+
+const reason = whyNot();
+if (reason) console.error(`root tests skipped: ${reason}`);
+
+/** A test that needs root and the real daemons; ignored, with the reason printed, where it cannot run. */
+export function rootTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: reason !== undefined,
+    fn,
+    sanitizeResources: false,
+    sanitizeOps: false,
+  });
+}
+
+export function assertOk(out: PluginOutput, what = "plugin"): void {
+  assert.equal(out.code, 0, `${what} failed (${out.code}): ${out.stdout} ${out.stderr}`);
+}
+
+export function assertCniError(out: PluginOutput, code: number): { msg: string } {
+  assert.notEqual(out.code, 0, `expected CNI error ${code}, got success: ${out.stdout}`);
+  const err = out.json as { code: number; msg: string } | undefined;
+  assert.ok(err, `no CNI error JSON on stdout: ${out.stdout} ${out.stderr}`);
+  assert.equal(err.code, code, `expected code ${code}: ${out.stdout}`);
+  return err;
+}
+
+export function vipOf(out: PluginOutput): string {
+  const ips = out.json?.ips as { address: string }[];
+  return ips[0].address.split("/")[0];
+}
+
+export function bridgeIpOf(out: PluginOutput): string {
+  const ips = out.json?.ips as { address: string }[];
+  return ips[1].address;
+}
+
+/** Pids of processes running with this attachment's strongSwan settings. */
+export async function daemonsOf(stateDir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const environ = await Deno.readTextFile(`/proc/${e.name}/environ`);
+      const stat = await Deno.readTextFile(`/proc/${e.name}/stat`);
+      const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
+      if (state !== "Z" && environ.includes(`STRONGSWAN_CONF=${stateDir}/`)) {
+        pids.push(Number(e.name));
+      }
+    } catch {
+      // Gone, or a kernel thread.
+    }
+  }
+  return pids;
+}
+
+/** Nothing of the attachment is left: daemon, state, veth, firewall rules, IPAM lease. */
+export async function assertNothingLeft(lab: Lab, pod: Pod): Promise<void> {
+  const names = await attachmentNames(pod.containerId, pod.ifname);
+  assert.deepEqual(await daemonsOf(names.stateDir), [], "a daemon is left");
+  await assert.rejects(() => Deno.stat(names.stateDir), "the state directory is left");
+  const node = lab.nodeNetns(pod.node);
+  const links = (await run(["ip", "-n", node, "-o", "link", "show"])).stdout;
+  assert.ok(!links.includes(names.hostVeth), `veth ${names.hostVeth} is left`);
+  const nat = (await run(["ip", "netns", "exec", node, "iptables-save", "-t", "nat"])).stdout;
+  assert.ok(!nat.includes(names.chain), `chain ${names.chain} is left`);
+  assert.ok(!nat.includes(pod.containerId), "a rule for the container is left");
+  assert.equal(await leaseOf(lab, pod), undefined, "an IPAM lease is left");
+}
+
+/** The host-local lease file naming the container, if any. */
+export async function leaseOf(lab: Lab, pod: Pod): Promise<string | undefined> {
+  const dir = `${lab.dir}/ipam-node${pod.node}/${lab.network}`;
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isFile || !/^\d/.test(e.name)) continue;
+      if ((await Deno.readTextFile(`${dir}/${e.name}`)).includes(pod.containerId)) return e.name;
+    }
+  } catch {
+    // No lease directory: no lease.
+  }
+  return undefined;
+}

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { runCli } from "../../mod/cli/main.ts";
+import { config } from "./helpers.ts";
+
+const seed = new URL("../../conf/10-strongswan.jsonc", import.meta.url).pathname;
+
+Deno.test("cli: --version and a bare call say what the plugin is", async () => {
+  for (const args of [["--version"], []]) {
+    const out = await runCli(args);
+    assert.equal(out.exitCode, 0);
+    assert.match(
+      out.stdout,
+      /^CNI strongswan plugin v\d+\.\d+\.\d+\nCNI protocol versions supported: 0\.1\.0.*1\.1\.0\n$/,
+    );
+  }
+});
+
+Deno.test("cli: --help lists the commands", async () => {
+  const out = await runCli(["--help"]);
+  assert.equal(out.exitCode, 0);
+  for (const c of ["validate", "render", "server-config"]) assert.match(out.stdout, new RegExp(c));
+});
+
+Deno.test("cli: validate prints the normalised config with the PSK masked", async () => {
+  const out = await runCli(["validate", seed]);
+  assert.equal(out.exitCode, 0, out.stderr);
+  const doc = JSON.parse(out.stdout);
+  assert.equal(doc.vpn.psk, "<redacted>");
+  assert.equal(doc.vpn.datapath, "auto");
+  assert.equal(doc.isGateway, true);
+  assert.ok(!out.stdout.includes("dummy1234"));
+});
+
+Deno.test("cli: validate of a broken file names line and column, exit 1", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/bad.jsonc`, '{\n  // c\n  "name": "x"\n  "type": "y"\n}');
+    const out = await runCli(["validate", `${dir}/bad.jsonc`]);
+    assert.equal(out.exitCode, 1);
+    assert.match(out.stderr, /line 4, column 3/);
+    await Deno.writeTextFile(
+      `${dir}/bad.json`,
+      JSON.stringify(config({ vpn: { PSK: "hidden-psk", serverIP: "x" } })),
+    );
+    const bad = await runCli(["validate", `${dir}/bad.json`]);
+    assert.equal(bad.exitCode, 1);
+    assert.match(bad.stderr, /vpn\.serverIP/);
+    assert.ok(!bad.stderr.includes("hidden-psk"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: render gives plain JSON (no comments) that parses strictly", async () => {
+  const out = await runCli(["render", seed]);
+  assert.equal(out.exitCode, 0);
+  assert.ok(!out.stdout.includes("//"));
+  const doc = JSON.parse(out.stdout);
+  assert.equal(doc.type, "strongswan");
+  assert.equal(doc.vpn.PSK, "dummy1234", "the node's file needs the real PSK");
+  const list = JSON.parse((await runCli(["render", seed, "--conflist"])).stdout);
+  assert.equal(list.name, "ipsec");
+  assert.equal(list.plugins.length, 1);
+  assert.equal(list.plugins[0].type, "strongswan");
+  assert.equal(list.plugins[0].name, undefined);
+});
+
+Deno.test("cli: server-config writes the hub's files, swanctl.conf root-only", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await runCli([
+      "server-config",
+      seed,
+      "--out",
+      `${dir}/hub`,
+      "--datapath",
+      "userspace",
+    ]);
+    assert.equal(out.exitCode, 0, out.stderr);
+    assert.match(out.stdout, /ip addr add 10\.173\.0\.1\/32 dev lo/);
+    assert.ok(!out.stdout.includes("dummy1234"));
+    const swanctl = `${dir}/hub/swanctl.conf`;
+    assert.equal((await Deno.stat(swanctl)).mode! & 0o777, 0o600);
+    assert.match(await Deno.readTextFile(swanctl), /addrs = 10\.173\.0\.2-10\.173\.255\.254/);
+    assert.match(await Deno.readTextFile(`${dir}/hub/strongswan.conf`), /kernel-libipsec/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: usage errors exit 2 with the usage", async () => {
+  for (const args of [["bogus"], ["validate"], ["server-config", seed], ["--nope"]]) {
+    const out = await runCli(args);
+    assert.equal(out.exitCode, 2, `${args}: ${out.stderr}`);
+    assert.match(out.stderr, /Usage: strongswan/);
+  }
+});
