@@ -6,7 +6,8 @@ import { podConnection } from "../mod/ipsec/config.ts";
 import { decodeMessage, encodeMessage } from "../mod/ipsec/vici.ts";
 
 const seed = await Deno.readTextFile(new URL("../conf/10-strongswan.jsonc", import.meta.url));
-const conf = parseNetConf(seed);
+const conf = await parseNetConf(seed);
+const plain = JSON.stringify(conf.raw);
 const connection = podConnection(conf, "0123456789abcdef.eth0");
 const result = {
   interfaces: [{ name: "docker0" }, { name: "veth0" }, { name: "eth0", sandbox: "/run/netns/p" }],
@@ -15,8 +16,12 @@ const result = {
   dns: {},
 };
 
-Deno.bench("config: parse and validate the seed's commented config", () => {
-  parseNetConf(seed);
+Deno.bench("config: parse and validate the seed's commented config", async () => {
+  await parseNetConf(seed);
+});
+
+Deno.bench("config: parse and validate it as plain JSON (what runtimes send)", async () => {
+  await parseNetConf(plain);
 });
 
 Deno.bench("vici: encode and decode the pod's load-conn message", () => {

@@ -3,9 +3,7 @@
  * code out. Every error, whatever threw it, becomes the spec's error JSON here.
  */
 
-import { validateNetConf } from "../config/load.ts";
-import type { NetConf } from "../config/load.ts";
-import { parseJsonc } from "../config/jsonc.ts";
+import { type NetConf, parseNetConf } from "../config/load.ts";
 import { type CniEnv, parseEnv } from "./env.ts";
 import { asCniError, CniError, Code } from "./errors.ts";
 import { encodeResult, type Result } from "./result.ts";
@@ -66,7 +64,7 @@ export async function dispatch(
         exitCode: 0,
       };
     }
-    const conf = validateNetConf(parseJsonc(stdin));
+    const conf = await parseNetConf(stdin);
     cniVersion = conf.cniVersion;
     const since = INTRODUCED_IN[env.command];
     if (since && compareVersions(conf.cniVersion, since) < 0) {

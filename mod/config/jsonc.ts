@@ -1,6 +1,6 @@
 /** JSONC (JSON with comments and trailing commas) to a value, with positions in errors. */
 
-import { parse, type ParseError, printParseErrorCode } from "jsonc-parser";
+import type { ParseError } from "jsonc-parser";
 import { CniError, Code } from "../cni/errors.ts";
 
 /** 1-based line and column of a character offset. */
@@ -11,11 +11,21 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
   return { line, column };
 }
 
-/** Parses JSONC; a syntax error is CNI code 6 naming the line and column. */
-export function parseJsonc(text: string, source = "network configuration"): unknown {
+/**
+ * Parses JSONC; a syntax error is CNI code 6 naming the line and column.
+ * Runtimes hand plugins plain JSON (libcni rejects comments), so JSON.parse
+ * goes first; jsonc-parser, slow to load (~40 ms), only when that fails.
+ */
+export async function parseJsonc(text: string, source = "network configuration"): Promise<unknown> {
   if (text.trim() === "") {
     throw new CniError(Code.DecodeFailed, `${source} is empty`);
   }
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Comments, trailing commas, or an error to locate: the full parser.
+  }
+  const { parse, printParseErrorCode } = await import("jsonc-parser");
   const errors: ParseError[] = [];
   const value = parse(text, errors, { allowTrailingComma: true, disallowComments: false });
   if (errors.length > 0) {

@@ -96,8 +96,8 @@ export function validateNetConf(value: unknown): NetConf {
   };
 }
 
-export function parseNetConf(text: string): NetConf {
-  return validateNetConf(parseJsonc(text));
+export async function parseNetConf(text: string): Promise<NetConf> {
+  return validateNetConf(await parseJsonc(text));
 }
 
 /** The PSK, inline or from pskFile, which must be a regular file only root can read. */

@@ -4,8 +4,8 @@ import { ipamInput, parseNetConf, readPsk, validateNetConf } from "../../mod/con
 import { DEFAULTS } from "../../mod/config/schema.ts";
 import { assertRejectsCni, assertThrowsCni, config, SEED_CONFIG } from "./helpers.ts";
 
-Deno.test("config: the seed README's example parses as printed, defaults applied", () => {
-  const conf = parseNetConf(SEED_CONFIG);
+Deno.test("config: the seed README's example parses as printed, defaults applied", async () => {
+  const conf = await parseNetConf(SEED_CONFIG);
   assert.equal(conf.cniVersion, "0.1.0");
   assert.equal(conf.vpn.serverIP, "10.9.0.2");
   assert.equal(conf.vpn.psk?.reveal(), "dummy1234");
@@ -18,8 +18,8 @@ Deno.test("config: the seed README's example parses as printed, defaults applied
   assert.deepEqual(conf.ipam, { type: "host-local", subnet: "172.17.0.0/16" });
 });
 
-Deno.test("config: block comments and trailing commas", () => {
-  const conf = parseNetConf(`/* head */ {
+Deno.test("config: block comments and trailing commas", async () => {
+  const conf = await parseNetConf(`/* head */ {
     "name": "n", "type": "strongswan", /* inline */
     "vpn": { "serverIP": "10.0.0.1", "virtualSubnet": "10.1.0.0/16",
              "hostSubnet": "10.0.0.0/24", "psk": "k", },
@@ -29,17 +29,24 @@ Deno.test("config: block comments and trailing commas", () => {
   assert.equal(conf.bridge, DEFAULTS.bridge);
 });
 
-Deno.test("config: a syntax error is code 6 with line and column", () => {
-  const err = assertThrowsCni(
+Deno.test("config: a syntax error is code 6 with line and column", async () => {
+  const err = await assertRejectsCni(
     () => parseNetConf('{\n  "name": "n",\n  "vpn": {\n    "x" 1\n'),
     Code.DecodeFailed,
   );
   assert.match(err.message, /line 4, column 9/);
 });
 
-Deno.test("config: empty input and non-objects are code 6", () => {
-  assertThrowsCni(() => parseNetConf("  "), Code.DecodeFailed);
-  assertThrowsCni(() => parseNetConf("[1]"), Code.DecodeFailed);
+Deno.test("config: empty input and non-objects are code 6", async () => {
+  await assertRejectsCni(() => parseNetConf("  "), Code.DecodeFailed);
+  await assertRejectsCni(() => parseNetConf("[1]"), Code.DecodeFailed);
+});
+
+Deno.test("config: plain JSON and JSONC give the same config", async () => {
+  const jsonc = await parseNetConf(SEED_CONFIG);
+  const plain = await parseNetConf(JSON.stringify(jsonc.raw));
+  assert.deepEqual(plain.raw, jsonc.raw);
+  assert.equal(plain.vpn.psk?.reveal(), "dummy1234");
 });
 
 Deno.test("config: vpn is required (never a silently unencrypted pod)", () => {
