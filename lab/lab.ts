@@ -7,9 +7,15 @@
  */
 
 import { join } from "node:path";
-import { inNetns, run, spawnDaemon, tryRun } from "../mod/exec.ts";
+import { inNetns, run, tryRun } from "../mod/exec.ts";
 import { hubAddressing } from "../mod/ipsec/config.ts";
-import { daemonArgv, type DaemonId, daemonPaths, stopDaemon } from "../mod/ipsec/daemon.ts";
+import {
+  connectVici,
+  type DaemonId,
+  daemonPaths,
+  launchDaemon,
+  stopDaemon,
+} from "../mod/ipsec/daemon.ts";
 import { ViciClient } from "../mod/ipsec/vici.ts";
 import { callPlugin, installLauncher, type PluginOutput, REFERENCE_PLUGINS } from "./plugin.ts";
 
@@ -62,7 +68,7 @@ export class Lab {
   }
 
   get hubViciSocket(): string {
-    return join(this.dir, "hub", "charon.vici");
+    return daemonPaths(join(this.dir, "hub")).viciSocket;
   }
 
   static async create(opts: LabOptions): Promise<Lab> {
@@ -170,29 +176,16 @@ export class Lab {
       "--vici-socket",
       this.hubViciSocket,
       "--log",
-      join(hubDir, "charon.log"),
+      daemonPaths(hubDir).logFile,
     ]);
     // What server-config tells the operator to do on the hub.
     const { hubAddress } = hubAddressing(VIRTUAL_SUBNET);
     await tryRun(["ip", "-n", this.hubNetns, "addr", "add", `${hubAddress}/32`, "dev", "lo"]);
-    const paths = { ...daemonPaths(hubDir), confFile: join(hubDir, "strongswan.conf") };
-    await Deno.mkdir(paths.runDir, { recursive: true, mode: 0o700 });
-    const child = spawnDaemon(daemonArgv(nsPath(this.hubNetns), paths), {
-      STRONGSWAN_CONF: paths.confFile,
-    });
-    child.unref();
-    const stat = await Deno.readTextFile(`/proc/${child.pid}/stat`);
-    this.#hub = { pid: child.pid, startTime: stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] };
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        (await ViciClient.connect(this.hubViciSocket)).close();
-        break;
-      } catch (err) {
-        if (Date.now() > deadline) throw new Error(`hub did not start: ${err}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
+    // server-config wrote the settings; the hub runs them as the pods' daemons run theirs.
+    const paths = daemonPaths(hubDir);
+    const hub = await launchDaemon(nsPath(this.hubNetns), paths);
+    this.#hub = hub.id;
+    (await connectVici(paths, hub, 5000)).close();
     await run([
       "swanctl",
       "--load-all",

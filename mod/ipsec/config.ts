@@ -35,32 +35,29 @@ export interface DaemonFiles {
   logFile: string;
 }
 
-/** strongswan.conf for one pod's daemon. It holds no secret. */
-export function podStrongswanConf(
+/** A strongswan.conf: the explicit plugin list, its own vici socket and log file. */
+function charonConf(
+  header: string,
   datapath: ResolvedDatapath,
-  ifname: string,
   files: DaemonFiles,
+  extra: { settings?: string[]; plugins?: string[] } = {},
 ): string {
-  return `# Written by the strongswan CNI plugin for one pod attachment.
+  const indent = (lines: string[] | undefined, depth: string) =>
+    (lines ?? []).map((l) => `${depth}${l}\n`).join("");
+  return `# ${header}
 charon {
   load_modular = no
   load = ${pluginList(datapath)}
-${datapath === "kernel" ? `  install_virtual_ip_on = ${ifname}\n` : ""}  plugins {
+${indent(extra.settings, "  ")}  plugins {
     vici {
       socket = unix://${files.viciSocket}
     }
     kernel-libipsec {
       allow_peer_ts = yes
     }
-    socket-default {
-      fwmark = ${IKE_FWMARK}
-    }
-    kernel-netlink {
-      fwmark = !${IKE_FWMARK}
-    }
-  }
+${indent(extra.plugins, "    ")}  }
   filelog {
-    pod {
+    log {
       path = ${files.logFile}
       time_format = %F %T
       default = 1
@@ -69,6 +66,30 @@ ${datapath === "kernel" ? `  install_virtual_ip_on = ${ifname}\n` : ""}  plugins
   }
 }
 `;
+}
+
+/** strongswan.conf for one pod's daemon. It holds no secret. */
+export function podStrongswanConf(
+  datapath: ResolvedDatapath,
+  ifname: string,
+  files: DaemonFiles,
+): string {
+  return charonConf(
+    "Written by the strongswan CNI plugin for one pod attachment.",
+    datapath,
+    files,
+    {
+      settings: datapath === "kernel" ? [`install_virtual_ip_on = ${ifname}`] : [],
+      plugins: [
+        "socket-default {",
+        `  fwmark = ${IKE_FWMARK}`,
+        "}",
+        "kernel-netlink {",
+        `  fwmark = !${IKE_FWMARK}`,
+        "}",
+      ],
+    },
+  );
 }
 
 /** The pod's connection, for vici load-conn: ask for a virtual IP, tunnel both subnets. */
@@ -152,26 +173,5 @@ secrets {
 
 /** The hub's strongswan.conf. */
 export function hubStrongswanConf(datapath: ResolvedDatapath, files: DaemonFiles): string {
-  return `# Hub settings, written by \`strongswan server-config\`.
-charon {
-  load_modular = no
-  load = ${pluginList(datapath)}
-  plugins {
-    vici {
-      socket = unix://${files.viciSocket}
-    }
-    kernel-libipsec {
-      allow_peer_ts = yes
-    }
-  }
-  filelog {
-    hub {
-      path = ${files.logFile}
-      time_format = %F %T
-      default = 1
-      flush_line = yes
-    }
-  }
-}
-`;
+  return charonConf("Hub settings, written by `strongswan server-config`.", datapath, files);
 }

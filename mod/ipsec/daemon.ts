@@ -95,14 +95,15 @@ export interface StartedDaemon {
   exited: Promise<Deno.CommandStatus>;
 }
 
-/** Writes the settings and starts the daemon; returns at once (readiness: connectVici). */
-export async function startDaemon(
-  netns: string,
-  paths: DaemonPaths,
-  strongswanConf: string,
-): Promise<StartedDaemon> {
+/** The pid's identity (pid and start time), if it is running. */
+export async function daemonId(pid: number): Promise<DaemonId | undefined> {
+  const stat = await procStat(pid);
+  return stat && stat.state !== "Z" ? { pid, startTime: stat.startTime } : undefined;
+}
+
+/** Starts charon on the settings already in paths.confFile; returns at once (readiness: connectVici). */
+export async function launchDaemon(netns: string, paths: DaemonPaths): Promise<StartedDaemon> {
   await Deno.mkdir(paths.runDir, { recursive: true, mode: 0o700 });
-  await Deno.writeTextFile(paths.confFile, strongswanConf, { mode: 0o600 });
   let child: Deno.ChildProcess;
   try {
     child = spawnDaemon(daemonArgv(netns, paths), { STRONGSWAN_CONF: paths.confFile });
@@ -113,6 +114,17 @@ export async function startDaemon(
   child.unref();
   const stat = await procStat(child.pid);
   return { id: { pid: child.pid, startTime: stat?.startTime ?? "" }, exited: child.status };
+}
+
+/** Writes the settings (0600) and starts the daemon. */
+export async function startDaemon(
+  netns: string,
+  paths: DaemonPaths,
+  strongswanConf: string,
+): Promise<StartedDaemon> {
+  await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(paths.confFile, strongswanConf, { mode: 0o600 });
+  return await launchDaemon(netns, paths);
 }
 
 async function logTail(paths: DaemonPaths, lines = 5): Promise<string> {

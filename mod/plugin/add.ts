@@ -84,7 +84,10 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       hostVeth: names.hostVeth,
       chain: names.chain,
     };
-    undo.push("remove state directory", () => teardownDaemon(names.stateDir, state.daemon));
+    undo.push(
+      "stop the daemon, remove its directory",
+      () => teardownDaemon(names.stateDir, state.daemon),
+    );
     const datapath = await resolveDatapath(conf.vpn.datapath, env.netns);
     const paths = daemonPaths(names.stateDir);
     const daemon = await startDaemon(
@@ -150,8 +153,6 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       dns: conf.dns ?? ipam!.dns,
     };
   } catch (err) {
-    client?.close();
-    client = undefined;
     await undo.unwind();
     throw err;
   } finally {

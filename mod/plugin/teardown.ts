@@ -1,6 +1,6 @@
 /** Undoing an attachment, shared by DEL, GC and ADD's rollback. */
 
-import { type DaemonId, daemonPaths, isOurDaemon, stopDaemon } from "../ipsec/daemon.ts";
+import { type DaemonId, daemonId, daemonPaths, isOurDaemon, stopDaemon } from "../ipsec/daemon.ts";
 import { terminateTunnel } from "../ipsec/tunnel.ts";
 import { removeStateDir } from "../state.ts";
 
@@ -15,8 +15,7 @@ async function daemonFromPidFile(dir: string): Promise<DaemonId | undefined> {
     const pid = Number((await Deno.readTextFile(`${paths.runDir}/charon.pid`)).trim());
     const environ = await Deno.readTextFile(`/proc/${pid}/environ`);
     if (!environ.split("\0").includes(`STRONGSWAN_CONF=${paths.confFile}`)) return undefined;
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    return { pid, startTime: stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] };
+    return await daemonId(pid);
   } catch {
     return undefined;
   }
