@@ -83,8 +83,9 @@ export function parseEnv(get: (name: string) => string | undefined): CniEnv {
     }
   }
   const netns = value("CNI_NETNS", needs.netns);
-  if (netns !== "" && !netns.startsWith("/")) {
-    throw bad(`CNI_NETNS "${netns}" must be an absolute path`);
+  // It is handed to `ip -batch`, which splits on white space.
+  if (netns !== "" && (!netns.startsWith("/") || /\s/.test(netns))) {
+    throw bad(`CNI_NETNS "${netns}" must be an absolute path without white space`);
   }
   const ifname = value("CNI_IFNAME", needs.ifname);
   if (ifname !== "") {

@@ -130,11 +130,11 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
         ? addMasquerade(names.chain, ips[0].address, ruleComment(conf.name, env.containerId))
         : Promise.resolve(),
       enableForwarding(),
+      ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP),
     ]);
 
     const vip = await bringUpTunnel(client, conf, names.ikeIdentity, psk);
     if (datapath === "userspace") await moveVirtualIp(env.netns, env.ifname, vip);
-    await ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP);
     await writeState(names.stateDir, { ...state, podAddress: ips[0].address, vip });
 
     return {

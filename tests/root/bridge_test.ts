@@ -181,6 +181,12 @@ rootTest("bridge: each failure is its CNI error and leaves nothing", async () =>
         Code.IpamFailed,
         () => Promise.resolve(lab.config(1, { ipam: { subnet: "not-a-subnet" } })),
       ],
+      // host-local really leases the address: the rollback must release it.
+      [
+        "IPAM hands out IPv6",
+        Code.InvalidConfig,
+        () => Promise.resolve(lab.config(1, { ipam: { subnet: "fd00:173::/64" } })),
+      ],
       ["netns path wrong", Code.UnknownContainer, (pod) => {
         pod.netns = "/run/netns/does-not-exist";
         return Promise.resolve(lab.config(1));

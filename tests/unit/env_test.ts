@@ -55,6 +55,7 @@ Deno.test("env: malformed values are code 4", () => {
       { CNI_IFNAME: "a/b" },
       { CNI_IFNAME: ".." },
       { CNI_NETNS: "relative/path" },
+      { CNI_NETNS: "/run/netns/with space" },
       { CNI_ARGS: "novalue" },
     ]
   ) {
