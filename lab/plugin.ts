@@ -67,8 +67,10 @@ export async function callPlugin(call: PluginCall): Promise<PluginOutput> {
     CNI_COMMAND: call.command,
     CNI_PATH: call.path.join(":"),
   };
-  if (Deno.env.get("HOME")) env.HOME = Deno.env.get("HOME")!;
-  if (Deno.env.get("DENO_DIR")) env.DENO_DIR = Deno.env.get("DENO_DIR")!;
+  for (const name of ["HOME", "DENO_DIR", "STRONGSWAN_CNI_LOG"]) {
+    const value = Deno.env.get(name);
+    if (value) env[name] = value;
+  }
   if (call.containerId) env.CNI_CONTAINERID = call.containerId;
   if (call.netns !== undefined) env.CNI_NETNS = call.netns;
   if (call.ifname) env.CNI_IFNAME = call.ifname;

@@ -3,6 +3,8 @@
  * captured output, and errors that carry the argv and stderr.
  */
 
+import { log } from "./log.ts";
+
 export const DEFAULT_TIMEOUT_MS = 15_000;
 
 export interface RunOptions {
@@ -41,6 +43,7 @@ function environment(env: Record<string, string> | undefined): Record<string, st
 export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunOutput> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const signal = AbortSignal.timeout(timeoutMs);
+  const started = performance.now();
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(argv[0], {
@@ -64,6 +67,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   const out = await child.output();
   const stdout = decoder.decode(out.stdout);
   const stderr = decoder.decode(out.stderr);
+  log.debug(`${(performance.now() - started).toFixed(1)} ms, exit ${out.code}: ${argv.join(" ")}`);
   if (signal.aborted) {
     throw new ExecError(argv, null, stdout, stderr, `timed out after ${timeoutMs} ms`);
   }

@@ -30,6 +30,7 @@ import { attachmentNames } from "../net/names.ts";
 import { ensureNodeRoute, moveVirtualIp } from "../net/noderoute.ts";
 import { type AttachmentState, ensureStateRoot, writeState } from "../state.ts";
 import { UndoStack } from "../undo.ts";
+import { log } from "../log.ts";
 import { teardownDaemon } from "./teardown.ts";
 
 /** How long charon may take to open its vici socket (seen: ~50 ms). */
@@ -74,6 +75,11 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
   }
 
   const undo = new UndoStack();
+  const started = performance.now();
+  const phase = (what: string) =>
+    log.debug(
+      `ADD ${env.containerId}: ${what} after ${(performance.now() - started).toFixed(1)} ms`,
+    );
   let client: ViciClient | undefined;
   try {
     const state: AttachmentState = {
@@ -95,6 +101,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       paths,
       podStrongswanConf(datapath, env.ifname, paths),
     );
+    phase("charon started");
     state.daemon = daemon.id;
     await writeState(names.stateDir, state);
 
@@ -112,6 +119,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       ] as const,
     );
     client = vici;
+    phase("IPAM done, veth made, charon listening");
 
     const ips = gatewaysOf(conf, ipam!.ips).map((ip) => ({ ...ip, interface: POD_INTERFACE }));
     const routes = podRoutes(conf, ips, ipam!.routes);
@@ -133,7 +141,9 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP),
     ]);
 
+    phase("pod interface, gateway, masquerade and node route set");
     const vip = await bringUpTunnel(client, conf, names.ikeIdentity, psk);
+    phase(`tunnel up, virtual IP ${vip}`);
     if (datapath === "userspace") await moveVirtualIp(env.netns, env.ifname, vip);
     await writeState(names.stateDir, { ...state, podAddress: ips[0].address, vip });
 

@@ -250,3 +250,20 @@ rootTest(
     }
   },
 );
+
+rootTest("ipsec: a pod's daemon does not pin the network namespaces of other pods", async () => {
+  const lab = await Lab.create({ nodes: 1 });
+  try {
+    const x = await lab.pod(1, "x");
+    const y = await lab.pod(1, "y");
+    assertOk(await lab.add(x));
+    const [pid] = await daemonsOf((await attachmentNames(x.containerId, x.ifname)).stateDir);
+    const seen = async () =>
+      (await Deno.readTextFile(`/proc/${pid}/mountinfo`)).includes(`/${y.netnsName} `);
+    assert.ok(await seen(), "the daemon's mount namespace starts as a copy of the node's");
+    await lab.removePodNetns(y);
+    assert.ok(!(await seen()), "the node's unmount reached the daemon's copy");
+  } finally {
+    await lab.cleanup();
+  }
+});
