@@ -36,6 +36,9 @@ export interface Pod {
   ifname: string;
 }
 
+/** A config as an object, or as the text a runtime would send (JSONC allowed). */
+export type NetworkConfig = Record<string, unknown> | string;
+
 export interface LabOptions {
   nodes: number;
   /** Start the hub (default true). */
@@ -48,7 +51,7 @@ export class Lab {
   readonly id = crypto.randomUUID().slice(0, 6);
   readonly network = `lab${this.id}`;
   #namespaces: string[] = [];
-  #attached = new Map<string, { pod: Pod; config: Record<string, unknown> }>();
+  #attached = new Map<string, { pod: Pod; config: NetworkConfig }>();
   #hub?: DaemonId;
   dir = "";
   cniPath: string[] = [];
@@ -240,7 +243,7 @@ export class Lab {
   exec(
     pod: Pod,
     command: "ADD" | "DEL" | "CHECK",
-    config: Record<string, unknown>,
+    config: NetworkConfig,
   ) {
     if (command === "ADD") this.#attached.set(pod.containerId, { pod, config });
     return callPlugin({
@@ -257,11 +260,11 @@ export class Lab {
     });
   }
 
-  add(pod: Pod, config = this.config(pod.node)): Promise<PluginOutput> {
+  add(pod: Pod, config: NetworkConfig = this.config(pod.node)): Promise<PluginOutput> {
     return this.exec(pod, "ADD", config);
   }
 
-  del(pod: Pod, config = this.config(pod.node)): Promise<PluginOutput> {
+  del(pod: Pod, config: NetworkConfig = this.config(pod.node)): Promise<PluginOutput> {
     return this.exec(pod, "DEL", config);
   }
 

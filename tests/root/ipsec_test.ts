@@ -267,3 +267,40 @@ rootTest("ipsec: a pod's daemon does not pin the network namespaces of other pod
     await lab.cleanup();
   }
 });
+
+rootTest(
+  "ipsec: the seed's commented config works as printed (0.1.0 result), and so does a pskFile",
+  async () => {
+    const lab = await Lab.create({ nodes: 1 });
+    try {
+      const seed = await Deno.readTextFile(
+        new URL("../../conf/10-strongswan.jsonc", import.meta.url),
+      );
+      // Only the lease directory changes, so the test keeps its leases to itself; comments stay.
+      const jsonc = seed
+        .replace('"name": "ipsec"', `"name": "${lab.network}"`)
+        .replace(
+          '"subnet": "172.17.0.0/16"',
+          `"subnet": "172.17.0.0/16", "dataDir": "${lab.dir}/ipam-node1" // a comment`,
+        );
+      const pod = await lab.pod(1, "seed");
+      const out = await lab.add(pod, jsonc);
+      assertOk(out);
+      const ip4 = out.json!.ip4 as { ip: string };
+      assert.equal(out.json!.cniVersion, "0.1.0");
+      assert.match(ip4.ip, /^10\.173\.\d+\.\d+\/32$/, "0.1.0 results carry the virtual IP as ip4");
+      assertOk(await lab.del(pod, jsonc));
+      await assertNothingLeft(lab, pod);
+
+      const pskFile = `${lab.dir}/psk`;
+      await Deno.writeTextFile(pskFile, "dummy1234\n", { mode: 0o600 });
+      const withFile = lab.config(1, { vpn: { PSK: undefined, pskFile } });
+      const other = await lab.pod(1, "pskfile");
+      assertOk(await lab.add(other, withFile));
+      assertOk(await lab.del(other, withFile));
+      assert.equal(await lab.hubSaCount(), 0);
+    } finally {
+      await lab.cleanup();
+    }
+  },
+);
