@@ -215,16 +215,10 @@ export async function deleteVeth(name: string): Promise<void> {
   }
 }
 
-export async function configurePod(
-  netns: string,
-  ifname: string,
-  ips: IpConfig[],
-  routes: Route[],
-): Promise<void> {
+/** Runs the pod's `ip -batch` lines (planPodInterface's, and whatever else the pod needs). */
+export async function configurePod(netns: string, ifname: string, lines: string[]): Promise<void> {
   try {
-    await run(inNetns(netns, ["ip", "-batch", "-"]), {
-      stdin: planPodInterface(ifname, ips, routes).join("\n"),
-    });
+    await run(inNetns(netns, ["ip", "-batch", "-"]), { stdin: lines.join("\n") });
   } catch (err) {
     throw linkFailed(`cannot configure ${ifname} in ${netns}`, err);
   }

@@ -11,6 +11,8 @@ import { type NetConf, readPsk } from "../config/load.ts";
 import { podStrongswanConf } from "../ipsec/config.ts";
 import { connectVici, daemonPaths, startDaemon } from "../ipsec/daemon.ts";
 import { resolveDatapath } from "../ipsec/datapath.ts";
+import { planTunnelGuard } from "../ipsec/guard.ts";
+import { addVirtualIp } from "../ipsec/vip.ts";
 import { bringUpTunnel } from "../ipsec/tunnel.ts";
 import type { ViciClient } from "../ipsec/vici.ts";
 import { parseCidr } from "../net/cidr.ts";
@@ -23,11 +25,12 @@ import {
   ensureBridge,
   ensureBridgeAddress,
   gatewaysOf,
+  planPodInterface,
   podRoutes,
 } from "../net/links.ts";
 import { addMasquerade, removeMasquerade, ruleComment } from "../net/masq.ts";
 import { attachmentNames } from "../net/names.ts";
-import { ensureNodeRoute, moveVirtualIp } from "../net/noderoute.ts";
+import { ensureNodeRoute } from "../net/noderoute.ts";
 import { type AttachmentState, ensureStateRoot, writeState } from "../state.ts";
 import { UndoStack } from "../undo.ts";
 import { log } from "../log.ts";
@@ -124,9 +127,13 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     const ips = gatewaysOf(conf, ipam!.ips).map((ip) => ({ ...ip, interface: POD_INTERFACE }));
     const routes = podRoutes(conf, ips, ipam!.routes);
     const gateway = ips.find((ip) => ip.gateway);
+    const guard = planTunnelGuard(conf, env.ifname, gateway?.gateway);
     if (conf.ipMasq) undo.push("remove masquerade", () => removeMasquerade(names.chain));
     await allOrFirstError([
-      configurePod(env.netns, env.ifname, ips, routes),
+      configurePod(env.netns, env.ifname, [
+        ...planPodInterface(env.ifname, ips, routes),
+        ...guard.lines,
+      ]),
       conf.isGateway && gateway
         ? ensureBridgeAddress(
           conf,
@@ -144,7 +151,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     phase("pod interface, gateway, masquerade and node route set");
     const vip = await bringUpTunnel(client, conf, names.ikeIdentity, psk);
     phase(`tunnel up, virtual IP ${vip}`);
-    if (datapath === "userspace") await moveVirtualIp(env.netns, env.ifname, vip);
+    if (datapath === "userspace") await addVirtualIp(env.netns, env.ifname, vip);
     await writeState(names.stateDir, { ...state, podAddress: ips[0].address, vip });
 
     return {
@@ -155,11 +162,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       ],
       // The virtual IP first: it is the pod's address on the IPsec network.
       ips: [{ address: `${vip}/32`, interface: POD_INTERFACE }, ...ips],
-      routes: [
-        ...routes,
-        { dst: conf.vpn.virtualSubnet },
-        { dst: conf.vpn.hostSubnet },
-      ],
+      routes: [...routes, ...guard.routes],
       dns: conf.dns ?? ipam!.dns,
     };
   } catch (err) {

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { Code } from "../../mod/cni/errors.ts";
-import { run } from "../../mod/exec.ts";
+import { run, tryRun } from "../../mod/exec.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
 import { Lab, type Pod } from "../../lab/lab.ts";
 import { callPlugin } from "../../lab/plugin.ts";
@@ -33,6 +33,12 @@ rootTest(
       outs.forEach((o) => assertOk(o));
       const vips = outs.map(vipOf);
       assert.equal(new Set(vips).size, 4, "every pod has its own virtual IP");
+      // From the moment ADD returns, the pod's traffic to the tunnelled subnets takes the tunnel.
+      for (const [i, p] of pods.entries()) {
+        const other = vips[(i + 1) % vips.length];
+        const route = await run(["ip", "-n", p.netnsName, "route", "get", other, "from", vips[i]]);
+        assert.match(route.stdout, /dev ipsec0/, `${p.name}: ${route.stdout}`);
+      }
       for (const out of outs) {
         const ips = out.json!.ips as { address: string; interface: number }[];
         assert.match(ips[0].address, /^10\.173\.\d+\.\d+\/32$/, "the virtual IP comes first");
@@ -299,6 +305,46 @@ rootTest(
       assertOk(await lab.add(other, withFile));
       assertOk(await lab.del(other, withFile));
       assert.equal(await lab.hubSaCount(), 0);
+    } finally {
+      await lab.cleanup();
+    }
+  },
+);
+
+rootTest(
+  "ipsec: fails closed: with its daemon gone, a pod's tunnelled traffic is refused, not sent in clear",
+  async () => {
+    const lab = await Lab.create({ nodes: 2 });
+    try {
+      const a = await lab.pod(1, "a");
+      const b = await lab.pod(2, "b");
+      assertOk(await lab.add(a));
+      const rb = await lab.add(b);
+      assertOk(rb);
+      assert.ok(await lab.ping(a.netnsName, vipOf(rb)), "the tunnel works first");
+      const [pid] = await daemonsOf((await attachmentNames(a.containerId, a.ifname)).stateDir);
+      Deno.kill(pid, "SIGKILL");
+      // The TUN device, and the tunnel's routes with it, go once the dead daemon's files close.
+      for (
+        let i = 0;
+        i < 200 && await tryRun(["ip", "-n", a.netnsName, "link", "show", "ipsec0"]);
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      for (const dst of [vipOf(rb), lab.nodeAddress(2)]) {
+        const route = await run(["ip", "-n", a.netnsName, "route", "get", dst]).then(
+          (r) => r.stdout,
+          (e) => String(e),
+        );
+        // `ip route get` answers an unreachable route with "No route to host".
+        assert.match(
+          route,
+          /No route to host/,
+          `${dst} must be unreachable, not sent in clear: ${route}`,
+        );
+      }
+      assert.ok(!(await lab.ping(a.netnsName, vipOf(rb))));
     } finally {
       await lab.cleanup();
     }
