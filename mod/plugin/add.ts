@@ -11,7 +11,7 @@ import { type NetConf, readPsk } from "../config/load.ts";
 import { podStrongswanConf } from "../ipsec/config.ts";
 import { connectVici, daemonPaths, startDaemon } from "../ipsec/daemon.ts";
 import { resolveDatapath } from "../ipsec/datapath.ts";
-import { planTunnelGuard } from "../ipsec/guard.ts";
+import { planTunnelGuard, removeTunnelGuard } from "../ipsec/guard.ts";
 import { addVirtualIp } from "../ipsec/vip.ts";
 import { bringUpTunnel } from "../ipsec/tunnel.ts";
 import type { ViciClient } from "../ipsec/vici.ts";
@@ -129,6 +129,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     const gateway = ips.find((ip) => ip.gateway);
     const guard = planTunnelGuard(conf, env.ifname, gateway?.gateway);
     if (conf.ipMasq) undo.push("remove masquerade", () => removeMasquerade(names.chain));
+    undo.push("remove the tunnel guard routes", () => removeTunnelGuard(env.netns, conf));
     await allOrFirstError([
       configurePod(env.netns, env.ifname, [
         ...planPodInterface(env.ifname, ips, routes),

@@ -6,6 +6,7 @@
 
 import type { CniEnv } from "../cni/env.ts";
 import type { NetConf } from "../config/load.ts";
+import { removeTunnelGuard } from "../ipsec/guard.ts";
 import { execIpam } from "../net/ipam.ts";
 import { deleteVeth } from "../net/links.ts";
 import { removeMasquerade } from "../net/masq.ts";
@@ -28,6 +29,7 @@ export async function detach(env: CniEnv, conf: NetConf, target: Detachment): Pr
     execIpam({ command: "DEL", ...target }, env, conf),
     deleteVeth(names.hostVeth),
     removeMasquerade(names.chain),
+    removeTunnelGuard(target.netns, conf),
   ]);
   const failed = settled.find((s) => s.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;

@@ -11,10 +11,11 @@ export async function cmdGc(env: CniEnv, conf: NetConf, valid: Attachment[]): Pr
   for (const { state } of await listStateDirs()) {
     if (!state || state.network !== conf.name) continue;
     if (keep.has(`${state.containerId}\0${state.ifname}`)) continue;
+    // The recorded netns may be gone by now; detach copes with that.
     await detach(env, conf, {
       containerId: state.containerId,
       ifname: state.ifname,
-      netns: "",
+      netns: state.netns,
     });
   }
 }

@@ -239,6 +239,9 @@ rootTest(
       assertOk(await lab.del(a));
       assertOk(await lab.del(a), "second DEL");
       await assertNothingLeft(lab, a);
+      // A runtime may attach the same container again (podman network connect).
+      assertOk(await lab.add(a), "ADD again into the same netns");
+      assertOk(await lab.del(a));
 
       const never = await lab.pod(1, "never");
       assertOk(await lab.del(never), "DEL without ADD");

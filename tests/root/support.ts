@@ -98,6 +98,12 @@ export async function assertNothingLeft(lab: Lab, pod: Pod): Promise<void> {
   assert.ok(!nat.includes(names.chain), `chain ${names.chain} is left`);
   assert.ok(!nat.includes(pod.containerId), "a rule for the container is left");
   assert.equal(await leaseOf(lab, pod), undefined, "an IPAM lease is left");
+  const podRoutes = await run(["ip", "-n", pod.netnsName, "route", "show", "table", "all"])
+    .then((r) =>
+      r.stdout.split("\n").filter((l) => l && !/^(local|broadcast|multicast|fe80|ff00)/.test(l))
+    )
+    .catch(() => []); // The pod's netns is gone: nothing can be left in it.
+  assert.deepEqual(podRoutes, [], "routes are left in the pod");
 }
 
 /** The host-local lease file naming the container, if any. */

@@ -11,7 +11,7 @@ import {
   podStrongswanConf,
 } from "../../mod/ipsec/config.ts";
 import { daemonArgv, daemonPaths } from "../../mod/ipsec/daemon.ts";
-import { planTunnelGuard } from "../../mod/ipsec/guard.ts";
+import { planTunnelGuard, planTunnelGuardRemoval } from "../../mod/ipsec/guard.ts";
 import { childInstalled, classifyFailure } from "../../mod/ipsec/tunnel.ts";
 import { decodeMessage, encodeMessage, encodePacket } from "../../mod/ipsec/vici.ts";
 import { config } from "./helpers.ts";
@@ -131,8 +131,8 @@ Deno.test("tunnel: a CHILD_SA counts only once INSTALLED", () => {
 Deno.test("guard: tunnelled subnets unreachable outside the tunnel, the hub reachable via the bridge", () => {
   const guard = planTunnelGuard(conf, "eth0", "172.17.0.1");
   assert.deepEqual(guard.lines, [
-    "route add unreachable 10.173.0.0/16",
-    "route add unreachable 10.9.0.0/24",
+    "route replace unreachable 10.173.0.0/16",
+    "route replace unreachable 10.9.0.0/24",
     "route add 10.9.0.2/32 via 172.17.0.1 dev eth0",
   ]);
   assert.deepEqual(guard.routes, [
@@ -141,4 +141,8 @@ Deno.test("guard: tunnelled subnets unreachable outside the tunnel, the hub reac
     { dst: "10.9.0.2/32", gw: "172.17.0.1" },
   ]);
   assert.equal(planTunnelGuard(conf, "eth0", undefined).lines.length, 2);
+  assert.deepEqual(planTunnelGuardRemoval(conf), [
+    "route del unreachable 10.173.0.0/16",
+    "route del unreachable 10.9.0.0/24",
+  ]);
 });
