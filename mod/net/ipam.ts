@@ -8,8 +8,8 @@ import { ExecError, run } from "../exec.ts";
 
 const IPAM_TIMEOUT_MS = 30_000;
 
-export interface IpamCall {
-  command: "ADD" | "DEL" | "CHECK";
+/** The attachment an IPAM command is about (GC releases others than the runtime's). */
+export interface IpamTarget {
   containerId: string;
   netns: string;
   ifname: string;
@@ -42,34 +42,40 @@ function pluginMessage(err: ExecError): string {
   return err.stderr.trim() || err.message;
 }
 
-export async function execIpam(
-  call: IpamCall,
+/** Runs the IPAM plugin; returns what it printed. */
+async function execIpam(
+  command: "ADD" | "DEL" | "CHECK",
+  target: IpamTarget,
   env: CniEnv,
   conf: NetConf,
-): Promise<Result | undefined> {
+): Promise<string> {
   const binary = await findPlugin(conf.ipam.type, env.path);
-  let stdout: string;
   try {
-    ({ stdout } = await run([binary], {
+    const { stdout } = await run([binary], {
       stdin: ipamInput(conf),
       timeoutMs: IPAM_TIMEOUT_MS,
       env: {
-        CNI_COMMAND: call.command,
-        CNI_CONTAINERID: call.containerId,
-        CNI_NETNS: call.netns,
-        CNI_IFNAME: call.ifname,
+        CNI_COMMAND: command,
+        CNI_CONTAINERID: target.containerId,
+        CNI_NETNS: target.netns,
+        CNI_IFNAME: target.ifname,
         CNI_PATH: env.path.join(":"),
         CNI_ARGS: Object.entries(env.args).map(([k, v]) => `${k}=${v}`).join(";"),
       },
-    }));
+    });
+    return stdout;
   } catch (err) {
     if (!(err instanceof ExecError)) throw err;
     throw new CniError(
       Code.IpamFailed,
-      `IPAM plugin "${conf.ipam.type}" failed on ${call.command}: ${pluginMessage(err)}`,
+      `IPAM plugin "${conf.ipam.type}" failed on ${command}: ${pluginMessage(err)}`,
     );
   }
-  if (call.command !== "ADD") return undefined;
+}
+
+/** IPAM ADD: the pod's addresses (IPv4 only, for now). */
+export async function ipamAdd(target: IpamTarget, env: CniEnv, conf: NetConf): Promise<Result> {
+  const stdout = await execIpam("ADD", target, env, conf);
   let raw: unknown;
   try {
     raw = JSON.parse(stdout);
@@ -87,4 +93,14 @@ export async function execIpam(
     );
   }
   return result;
+}
+
+/** IPAM DEL (release the lease) or CHECK. */
+export async function ipamCall(
+  command: "DEL" | "CHECK",
+  target: IpamTarget,
+  env: CniEnv,
+  conf: NetConf,
+): Promise<void> {
+  await execIpam(command, target, env, conf);
 }

@@ -16,7 +16,7 @@ import { addVirtualIp } from "../ipsec/vip.ts";
 import { bringUpTunnel } from "../ipsec/tunnel.ts";
 import type { ViciClient } from "../ipsec/vici.ts";
 import { parseCidr } from "../net/cidr.ts";
-import { execIpam } from "../net/ipam.ts";
+import { ipamAdd, ipamCall } from "../net/ipam.ts";
 import {
   configurePod,
   createVeth,
@@ -108,12 +108,12 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     state.daemon = daemon.id;
     await writeState(names.stateDir, state);
 
-    const ipamCall = { containerId: env.containerId, netns: env.netns, ifname: env.ifname };
-    undo.push("release IPAM lease", () => execIpam({ ...ipamCall, command: "DEL" }, env, conf));
+    const target = { containerId: env.containerId, netns: env.netns, ifname: env.ifname };
+    undo.push("release IPAM lease", () => ipamCall("DEL", target, env, conf));
     undo.push("delete veth", () => deleteVeth(names.hostVeth));
     const [ipam, bridge, vici] = await allOrFirstError(
       [
-        execIpam({ ...ipamCall, command: "ADD" }, env, conf),
+        ipamAdd(target, env, conf),
         ensureBridge(conf).then(async (b) => {
           await createVeth(conf, names, env.ifname, env.netns);
           return b;
@@ -124,8 +124,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     client = vici;
     phase("IPAM done, veth made, charon listening");
 
-    const ips = gatewaysOf(conf, ipam!.ips).map((ip) => ({ ...ip, interface: POD_INTERFACE }));
-    const routes = podRoutes(conf, ips, ipam!.routes);
+    const ips = gatewaysOf(conf, ipam.ips).map((ip) => ({ ...ip, interface: POD_INTERFACE }));
+    const routes = podRoutes(conf, ips, ipam.routes);
     const gateway = ips.find((ip) => ip.gateway);
     const guard = planTunnelGuard(conf, env.ifname, gateway?.gateway);
     if (conf.ipMasq) undo.push("remove masquerade", () => removeMasquerade(names.chain));
@@ -164,7 +164,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       // The virtual IP first: it is the pod's address on the IPsec network.
       ips: [{ address: `${vip}/32`, interface: POD_INTERFACE }, ...ips],
       routes: [...routes, ...guard.routes],
-      dns: conf.dns ?? ipam!.dns,
+      dns: conf.dns ?? ipam.dns,
     };
   } catch (err) {
     await undo.unwind();

@@ -13,7 +13,7 @@ import { daemonPaths, isOurDaemon } from "../ipsec/daemon.ts";
 import { childInstalled, listSa } from "../ipsec/tunnel.ts";
 import { ViciClient } from "../ipsec/vici.ts";
 import { inNetns, run } from "../exec.ts";
-import { execIpam } from "../net/ipam.ts";
+import { ipamCall } from "../net/ipam.ts";
 import { showLink } from "../net/links.ts";
 import { attachmentNames } from "../net/names.ts";
 import { readState } from "../state.ts";
@@ -34,8 +34,9 @@ export async function cmdCheck(env: CniEnv, conf: NetConf): Promise<void> {
   const prev = decodeResult(conf.prevResult, conf.cniVersion, "prevResult");
   const names = await attachmentNames(env.containerId, env.ifname);
 
-  await execIpam(
-    { command: "CHECK", containerId: env.containerId, netns: env.netns, ifname: env.ifname },
+  await ipamCall(
+    "CHECK",
+    { containerId: env.containerId, netns: env.netns, ifname: env.ifname },
     env,
     conf,
   );

@@ -7,7 +7,7 @@
 import type { CniEnv } from "../cni/env.ts";
 import type { NetConf } from "../config/load.ts";
 import { removeTunnelGuard } from "../ipsec/guard.ts";
-import { execIpam } from "../net/ipam.ts";
+import { ipamCall } from "../net/ipam.ts";
 import { deleteVeth } from "../net/links.ts";
 import { removeMasquerade } from "../net/masq.ts";
 import { attachmentNames } from "../net/names.ts";
@@ -26,7 +26,7 @@ export async function detach(env: CniEnv, conf: NetConf, target: Detachment): Pr
   const state = await readState(names.stateDir);
   await teardownDaemon(names.stateDir, state?.daemon);
   const settled = await Promise.allSettled([
-    execIpam({ command: "DEL", ...target }, env, conf),
+    ipamCall("DEL", target, env, conf),
     deleteVeth(names.hostVeth),
     removeMasquerade(names.chain),
     removeTunnelGuard(target.netns, conf),

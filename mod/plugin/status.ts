@@ -1,9 +1,13 @@
-/** STATUS (CNI 1.1): can this node take an ADD? Everything ADD will exec must be present. */
+/**
+ * STATUS (CNI 1.1): can this node take an ADD? Everything ADD will exec must
+ * be present, and the node must have a route to the hub.
+ */
 
 import type { CniEnv } from "../cni/env.ts";
 import { CniError, Code } from "../cni/errors.ts";
 import type { NetConf } from "../config/load.ts";
 import { CHARON } from "../ipsec/daemon.ts";
+import { run } from "../exec.ts";
 import { findPlugin } from "../net/ipam.ts";
 
 const STRONGSWAN_PLUGINS = "/usr/lib/ipsec/plugins";
@@ -44,6 +48,16 @@ export async function cmdStatus(env: CniEnv, conf: NetConf): Promise<void> {
     throw new CniError(
       Code.NotAvailable,
       `not ready for ADD: missing ${missing.join("; ")}`,
+    );
+  }
+  // The cheap part of "can the hub be reached": a route to it. Asking it needs IKE.
+  try {
+    await run(["ip", "route", "get", conf.vpn.serverIP]);
+  } catch (err) {
+    throw new CniError(
+      Code.NotAvailable,
+      `not ready for ADD: this node has no route to hub ${conf.vpn.serverIP}`,
+      (err as Error).message,
     );
   }
 }

@@ -209,6 +209,14 @@ rootTest("ipsec: STATUS is ready here, and says what is missing otherwise", asyn
     });
     const err = assertCniError(out, Code.NotAvailable);
     assert.match(err.msg, /no-such-ipam/);
+    await run(["ip", "-n", lab.nodeNetns(1), "route", "add", "prohibit", "192.0.2.0/24"]);
+    const noRoute = await callPlugin({
+      command: "STATUS",
+      path: lab.cniPath,
+      nodeNetns: lab.nodeNetns(1),
+      config: { ...lab.config(1, { vpn: { serverIP: "192.0.2.1" } }), cniVersion: "1.1.0" },
+    });
+    assert.match(assertCniError(noRoute, Code.NotAvailable).msg, /no route to hub 192\.0\.2\.1/);
   } finally {
     await lab.cleanup();
   }
