@@ -7,15 +7,15 @@ import assert from "node:assert/strict";
 import { Code } from "../../mod/cni/errors.ts";
 import { run } from "../../mod/exec.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
-import { Lab, OUTSIDE_ADDRESS, SERVER_IP } from "../../lab/lab.ts";
+import { type Lab, OUTSIDE_ADDRESS, SERVER_IP } from "../../lab/lab.ts";
 import { callPlugin, REFERENCE_PLUGINS } from "../../lab/plugin.ts";
 import {
   assertCniError,
   assertNothingLeft,
   assertOk,
   bridgeIpOf,
+  labTest,
   leaseOf,
-  rootTest,
   vipOf,
 } from "./support.ts";
 
@@ -65,73 +65,58 @@ async function outsidePackets(lab: Lab, source: string): Promise<number> {
   return line ? Number(line.trim().split(/\s+/)[0]) : 0;
 }
 
-rootTest(
+labTest(
   "bridge: same observable state as the reference bridge plugin, masquerade included",
-  async () => {
-    const lab = await Lab.create({ nodes: 2 });
-    try {
-      const shared = { mtu: 1400, hairpinMode: true, isDefaultGateway: true, ipMasq: true };
-      const refPod = await lab.pod(1, "ref");
-      const ourPod = await lab.pod(2, "ours");
-      const { vpn: _vpn, ...refConfig } = lab.config(1, { ...shared, type: "bridge" });
-      assertOk(
-        await callPlugin({
-          command: "ADD",
-          containerId: refPod.containerId,
-          netns: refPod.netns,
-          ifname: "eth0",
-          path: [REFERENCE_PLUGINS],
-          config: refConfig,
-          nodeNetns: lab.nodeNetns(1),
-          type: "bridge",
-        }),
-        "reference bridge",
-      );
-      assertOk(await lab.add(ourPod, lab.config(2, shared)));
+  { nodes: 2 },
+  async (lab) => {
+    const shared = { mtu: 1400, hairpinMode: true, isDefaultGateway: true, ipMasq: true };
+    const refPod = await lab.pod(1, "ref");
+    const ourPod = await lab.pod(2, "ours");
+    const { vpn: _vpn, ...refConfig } = lab.config(1, { ...shared, type: "bridge" });
+    const reference = {
+      containerId: refPod.containerId,
+      netns: refPod.netns,
+      ifname: "eth0",
+      path: [REFERENCE_PLUGINS],
+      config: refConfig,
+      nodeNetns: lab.nodeNetns(1),
+      type: "bridge",
+    };
+    assertOk(await callPlugin({ ...reference, command: "ADD" }), "reference bridge");
+    assertOk(await lab.add(ourPod, lab.config(2, shared)));
 
-      const ref = await observe(lab.nodeNetns(1), refPod.netnsName);
-      const ours = await observe(lab.nodeNetns(2), ourPod.netnsName);
-      assert.deepEqual(ours, ref);
-      assert.deepEqual(ours.bridgeAddrs, ["172.17.0.1/16"]);
-      assert.equal(ours.hairpin, true);
-      assert.equal(ours.podMtu, 1400);
+    const ref = await observe(lab.nodeNetns(1), refPod.netnsName);
+    const ours = await observe(lab.nodeNetns(2), ourPod.netnsName);
+    assert.deepEqual(ours, ref);
+    assert.deepEqual(ours.bridgeAddrs, ["172.17.0.1/16"]);
+    assert.equal(ours.hairpin, true);
+    assert.equal(ours.podMtu, 1400);
 
-      // Masquerade: both pods reach an address outside the bridge subnet, seen from the node's address.
-      for (const source of [lab.nodeAddress(1), lab.nodeAddress(2), "172.17.0.0/16"]) {
-        const rule = ["-p", "icmp", "-s", source, "-d", OUTSIDE_ADDRESS];
-        await run(["ip", "netns", "exec", lab.hubNetns, "iptables", "-A", "INPUT", ...rule]);
-      }
-      assert.ok(await lab.ping(refPod.netnsName, OUTSIDE_ADDRESS), "reference pod reaches outside");
-      assert.ok(await lab.ping(ourPod.netnsName, OUTSIDE_ADDRESS), "our pod reaches outside");
-      assert.ok((await outsidePackets(lab, lab.nodeAddress(1))) > 0);
-      assert.ok((await outsidePackets(lab, lab.nodeAddress(2))) > 0);
-      assert.equal(
-        await outsidePackets(lab, "172.17.0.0/16"),
-        0,
-        "pod addresses never leave the node",
-      );
-
-      await callPlugin({
-        command: "DEL",
-        containerId: refPod.containerId,
-        netns: refPod.netns,
-        ifname: "eth0",
-        path: [REFERENCE_PLUGINS],
-        config: refConfig,
-        nodeNetns: lab.nodeNetns(1),
-        type: "bridge",
-      });
-      assertOk(await lab.del(ourPod, lab.config(2, shared)));
-      await assertNothingLeft(lab, ourPod);
-    } finally {
-      await lab.cleanup();
+    // Masquerade: both pods reach an address outside the bridge subnet, seen from the node's address.
+    for (const source of [lab.nodeAddress(1), lab.nodeAddress(2), "172.17.0.0/16"]) {
+      const rule = ["-p", "icmp", "-s", source, "-d", OUTSIDE_ADDRESS];
+      await run(["ip", "netns", "exec", lab.hubNetns, "iptables", "-A", "INPUT", ...rule]);
     }
+    assert.ok(await lab.ping(refPod.netnsName, OUTSIDE_ADDRESS), "reference pod reaches outside");
+    assert.ok(await lab.ping(ourPod.netnsName, OUTSIDE_ADDRESS), "our pod reaches outside");
+    assert.ok((await outsidePackets(lab, lab.nodeAddress(1))) > 0);
+    assert.ok((await outsidePackets(lab, lab.nodeAddress(2))) > 0);
+    assert.equal(
+      await outsidePackets(lab, "172.17.0.0/16"),
+      0,
+      "pod addresses never leave the node",
+    );
+
+    assertOk(await callPlugin({ ...reference, command: "DEL" }), "reference bridge DEL");
+    assertOk(await lab.del(ourPod, lab.config(2, shared)));
+    await assertNothingLeft(lab, ourPod);
   },
 );
 
-rootTest("bridge: two pods on one bridge reach each other at their bridge addresses", async () => {
-  const lab = await Lab.create({ nodes: 1 });
-  try {
+labTest(
+  "bridge: two pods on one bridge reach each other at their bridge addresses",
+  { nodes: 1 },
+  async (lab) => {
     const a = await lab.pod(1, "a");
     const b = await lab.pod(1, "b");
     const ra = await lab.add(a);
@@ -140,14 +125,13 @@ rootTest("bridge: two pods on one bridge reach each other at their bridge addres
     assertOk(rb);
     assert.ok(await lab.ping(a.netnsName, bridgeIpOf(rb).split("/")[0]));
     assert.ok(await lab.ping(b.netnsName, bridgeIpOf(ra).split("/")[0]));
-  } finally {
-    await lab.cleanup();
-  }
-});
+  },
+);
 
-rootTest("bridge: 10 ADDs at once all succeed, distinct addresses, one bridge", async () => {
-  const lab = await Lab.create({ nodes: 1 });
-  try {
+labTest(
+  "bridge: 10 ADDs at once all succeed, distinct addresses, one bridge",
+  { nodes: 1 },
+  async (lab) => {
     const pods = await Promise.all(Array.from({ length: 10 }, (_, i) => lab.pod(1, `p${i}`)));
     const outs = await Promise.all(pods.map((p) => lab.add(p)));
     outs.forEach((o) => assertOk(o));
@@ -161,107 +145,97 @@ rootTest("bridge: 10 ADDs at once all succeed, distinct addresses, one bridge", 
     dels.forEach((o) => assertOk(o));
     for (const p of pods) await assertNothingLeft(lab, p);
     assert.equal(await lab.hubSaCount(), 0);
-  } finally {
-    await lab.cleanup();
-  }
-});
-
-rootTest("bridge: each failure is its CNI error and leaves nothing", async () => {
-  const lab = await Lab.create({ nodes: 1 });
-  try {
-    const cases: [
-      string,
-      number,
-      (pod: Awaited<ReturnType<Lab["pod"]>>) => Promise<Record<string, unknown>>,
-    ][] = [
-      [
-        "IPAM plugin missing",
-        Code.IpamFailed,
-        () => Promise.resolve(lab.config(1, { ipam: { type: "no-such-ipam" } })),
-      ],
-      [
-        "IPAM plugin failing",
-        Code.IpamFailed,
-        () => Promise.resolve(lab.config(1, { ipam: { subnet: "not-a-subnet" } })),
-      ],
-      // host-local really leases the address: the rollback must release it.
-      [
-        "IPAM hands out IPv6",
-        Code.InvalidConfig,
-        () => Promise.resolve(lab.config(1, { ipam: { subnet: "fd00:173::/64" } })),
-      ],
-      ["netns path wrong", Code.UnknownContainer, (pod) => {
-        pod.netns = "/run/netns/does-not-exist";
-        return Promise.resolve(lab.config(1));
-      }],
-      ["interface name too long", Code.InvalidEnv, (pod) => {
-        pod.ifname = "much-too-long-ifname";
-        return Promise.resolve(lab.config(1));
-      }],
-      ["bridge name taken by a non-bridge", Code.LinkFailed, async () => {
-        await run([
-          "ip",
-          "-n",
-          lab.nodeNetns(1),
-          "link",
-          "add",
-          "clash0",
-          "type",
-          "veth",
-          "peer",
-          "clash1",
-        ]);
-        return lab.config(1, { bridge: "clash0" });
-      }],
-    ];
-    for (const [i, [what, code, prepare]] of cases.entries()) {
-      const pod = await lab.pod(1, `fail${i}`);
-      const config = await prepare(pod);
-      const out = await lab.add(pod, config);
-      const err = assertCniError(out, code);
-      assert.ok(err.msg.length > 10, `${what}: message says something`);
-      await assertNothingLeft(lab, pod);
-    }
-    assert.equal(await lab.hubSaCount(), 0);
-  } finally {
-    await lab.cleanup();
-  }
-});
-
-rootTest(
-  "bridge: DEL twice, DEL without ADD, DEL after the netns was deleted all succeed",
-  async () => {
-    const lab = await Lab.create({ nodes: 1 });
-    try {
-      const a = await lab.pod(1, "a");
-      assertOk(await lab.add(a));
-      assert.ok(await leaseOf(lab, a), "ADD took a lease");
-      assertOk(await lab.del(a));
-      assertOk(await lab.del(a), "second DEL");
-      await assertNothingLeft(lab, a);
-      // A runtime may attach the same container again (podman network connect).
-      assertOk(await lab.add(a), "ADD again into the same netns");
-      assertOk(await lab.del(a));
-
-      const never = await lab.pod(1, "never");
-      assertOk(await lab.del(never), "DEL without ADD");
-
-      const gone = await lab.pod(1, "gone");
-      assertOk(await lab.add(gone));
-      await lab.removePodNetns(gone);
-      assertOk(await lab.del(gone), "DEL after the netns vanished");
-      await assertNothingLeft(lab, gone);
-      assertOk(await lab.del({ ...gone, netns: "" }), "DEL with no CNI_NETNS at all");
-      assert.equal(await lab.hubSaCount(), 0);
-    } finally {
-      await lab.cleanup();
-    }
   },
 );
 
-rootTest("bridge: CHECK passes after ADD and names what is missing after damage", async () => {
-  const lab = await Lab.create({ nodes: 1 });
-  try {
+labTest("bridge: each failure is its CNI error and leaves nothing", { nodes: 1 }, async (lab) => {
+  const cases: [
+    string,
+    number,
+    (pod: Awaited<ReturnType<Lab["pod"]>>) => Promise<Record<string, unknown>>,
+  ][] = [
+    [
+      "IPAM plugin missing",
+      Code.IpamFailed,
+      () => Promise.resolve(lab.config(1, { ipam: { type: "no-such-ipam" } })),
+    ],
+    [
+      "IPAM plugin failing",
+      Code.IpamFailed,
+      () => Promise.resolve(lab.config(1, { ipam: { subnet: "not-a-subnet" } })),
+    ],
+    // host-local really leases the address: the rollback must release it.
+    [
+      "IPAM hands out IPv6",
+      Code.InvalidConfig,
+      () => Promise.resolve(lab.config(1, { ipam: { subnet: "fd00:173::/64" } })),
+    ],
+    ["netns path wrong", Code.UnknownContainer, (pod) => {
+      pod.netns = "/run/netns/does-not-exist";
+      return Promise.resolve(lab.config(1));
+    }],
+    ["interface name too long", Code.InvalidEnv, (pod) => {
+      pod.ifname = "much-too-long-ifname";
+      return Promise.resolve(lab.config(1));
+    }],
+    ["bridge name taken by a non-bridge", Code.LinkFailed, async () => {
+      await run([
+        "ip",
+        "-n",
+        lab.nodeNetns(1),
+        "link",
+        "add",
+        "clash0",
+        "type",
+        "veth",
+        "peer",
+        "clash1",
+      ]);
+      return lab.config(1, { bridge: "clash0" });
+    }],
+  ];
+  for (const [i, [what, code, prepare]] of cases.entries()) {
+    const pod = await lab.pod(1, `fail${i}`);
+    const config = await prepare(pod);
+    const out = await lab.add(pod, config);
+    const err = assertCniError(out, code);
+    assert.ok(err.msg.length > 10, `${what}: message says something`);
+    await assertNothingLeft(lab, pod);
+  }
+  assert.equal(await lab.hubSaCount(), 0);
+});
+
+labTest(
+  "bridge: DEL twice, DEL without ADD, DEL after the netns was deleted all succeed",
+  { nodes: 1 },
+  async (lab) => {
+    const a = await lab.pod(1, "a");
+    assertOk(await lab.add(a));
+    assert.ok(await leaseOf(lab, a), "ADD took a lease");
+    assertOk(await lab.del(a));
+    assertOk(await lab.del(a), "second DEL");
+    await assertNothingLeft(lab, a);
+    // A runtime may attach the same container again (podman network connect).
+    assertOk(await lab.add(a), "ADD again into the same netns");
+    assertOk(await lab.del(a));
+
+    const never = await lab.pod(1, "never");
+    assertOk(await lab.del(never), "DEL without ADD");
+
+    const gone = await lab.pod(1, "gone");
+    assertOk(await lab.add(gone));
+    await lab.removePodNetns(gone);
+    assertOk(await lab.del(gone), "DEL after the netns vanished");
+    await assertNothingLeft(lab, gone);
+    assertOk(await lab.del({ ...gone, netns: "" }), "DEL with no CNI_NETNS at all");
+    assert.equal(await lab.hubSaCount(), 0);
+  },
+);
+
+labTest(
+  "bridge: CHECK passes after ADD and names what is missing after damage",
+  { nodes: 1 },
+  async (lab) => {
     const a = await lab.pod(1, "a");
     const added = await lab.add(a);
     assertOk(added);
@@ -275,7 +249,5 @@ rootTest("bridge: CHECK passes after ADD and names what is missing after damage"
     await run(["ip", "-n", a.netnsName, "route", "add", "default", "via", "172.17.0.1"]);
     const err2 = assertCniError(await lab.exec(a, "CHECK", withPrev), Code.CheckFailed);
     assert.match(err2.msg, /not on bridge docker0/);
-  } finally {
-    await lab.cleanup();
-  }
-});
+  },
+);

@@ -7,121 +7,112 @@ import assert from "node:assert/strict";
 import { Code } from "../../mod/cni/errors.ts";
 import { run, tryRun } from "../../mod/exec.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
-import { Lab, type Pod } from "../../lab/lab.ts";
+import type { Pod } from "../../lab/lab.ts";
 import { callPlugin } from "../../lab/plugin.ts";
 import {
   assertCniError,
   assertNothingLeft,
   assertOk,
   daemonsOf,
-  rootTest,
+  labTest,
   vipOf,
 } from "./support.ts";
 
-rootTest(
+labTest(
   "ipsec: pods on two nodes reach each other, the nodes and back, over the hub",
-  async () => {
-    const lab = await Lab.create({ nodes: 2 });
-    try {
-      const pods: Pod[] = [];
-      for (const node of [1, 2]) {
-        for (const i of [1, 2]) {
-          pods.push(await lab.pod(node, `n${node}p${i}`));
-        }
+  { nodes: 2 },
+  async (lab) => {
+    const pods: Pod[] = [];
+    for (const node of [1, 2]) {
+      for (const i of [1, 2]) {
+        pods.push(await lab.pod(node, `n${node}p${i}`));
       }
-      const outs = await Promise.all(pods.map((p) => lab.add(p)));
-      outs.forEach((o) => assertOk(o));
-      const vips = outs.map(vipOf);
-      assert.equal(new Set(vips).size, 4, "every pod has its own virtual IP");
-      // From the moment ADD returns, the pod's traffic to the tunnelled subnets takes the tunnel.
-      for (const [i, p] of pods.entries()) {
-        const other = vips[(i + 1) % vips.length];
-        const route = await run(["ip", "-n", p.netnsName, "route", "get", other, "from", vips[i]]);
-        assert.match(route.stdout, /dev ipsec0/, `${p.name}: ${route.stdout}`);
-      }
-      for (const out of outs) {
-        const ips = out.json!.ips as { address: string; interface: number }[];
-        assert.match(ips[0].address, /^10\.173\.\d+\.\d+\/32$/, "the virtual IP comes first");
-        assert.equal(ips[0].interface, 2);
-        assert.equal((out.json!.interfaces as { name: string }[])[2].name, "eth0");
-      }
-      // The virtual IP sits on the pod's eth0, not on the TUN device.
-      const eth0 =
-        (await run(["ip", "-n", pods[0].netnsName, "-o", "addr", "show", "dev", "eth0"])).stdout;
-      assert.ok(eth0.includes(`${vips[0]}/32`));
-
-      const matrix = await Promise.all(
-        pods.flatMap((from) =>
-          vips.map((to) => lab.ping(from.netnsName, to).then((ok) => ({ from: from.name, to, ok })))
-        ),
-      );
-      assert.deepEqual(matrix.filter((m) => !m.ok), [], "every pod reaches every virtual IP");
-
-      assert.ok(await lab.ping(lab.nodeNetns(1), vips[2]), "node 1 reaches a pod on node 2");
-      assert.ok(await lab.ping(lab.nodeNetns(2), vips[0]), "node 2 reaches a pod on node 1");
-      assert.ok(
-        await lab.ping(pods[0].netnsName, lab.nodeAddress(2)),
-        "a pod reaches the other node",
-      );
-      assert.ok(
-        await lab.ping(pods[3].netnsName, vips[0], 1472, 3),
-        "a 1500-byte packet crosses the tunnel",
-      );
-
-      for (const [i, p] of pods.entries()) {
-        assertOk(
-          await lab.exec(p, "CHECK", { ...lab.config(p.node), prevResult: outs[i].json }),
-          "CHECK",
-        );
-      }
-      assert.equal(await lab.hubSaCount(), 4);
-
-      const dels = await Promise.all(pods.map((p) => lab.del(p)));
-      dels.forEach((o) => assertOk(o));
-      for (const p of pods) await assertNothingLeft(lab, p);
-      assert.equal(await lab.hubSaCount(), 0, "the hub holds no SA after DEL");
-    } finally {
-      await lab.cleanup();
     }
+    const outs = await Promise.all(pods.map((p) => lab.add(p)));
+    outs.forEach((o) => assertOk(o));
+    const vips = outs.map(vipOf);
+    assert.equal(new Set(vips).size, 4, "every pod has its own virtual IP");
+    // From the moment ADD returns, the pod's traffic to the tunnelled subnets takes the tunnel.
+    for (const [i, p] of pods.entries()) {
+      const other = vips[(i + 1) % vips.length];
+      const route = await run(["ip", "-n", p.netnsName, "route", "get", other, "from", vips[i]]);
+      assert.match(route.stdout, /dev ipsec0/, `${p.name}: ${route.stdout}`);
+    }
+    for (const out of outs) {
+      const ips = out.json!.ips as { address: string; interface: number }[];
+      assert.match(ips[0].address, /^10\.173\.\d+\.\d+\/32$/, "the virtual IP comes first");
+      assert.equal(ips[0].interface, 2);
+      assert.equal((out.json!.interfaces as { name: string }[])[2].name, "eth0");
+    }
+    // The virtual IP sits on the pod's eth0, not on the TUN device.
+    const eth0 =
+      (await run(["ip", "-n", pods[0].netnsName, "-o", "addr", "show", "dev", "eth0"])).stdout;
+    assert.ok(eth0.includes(`${vips[0]}/32`));
+
+    const matrix = await Promise.all(
+      pods.flatMap((from) =>
+        vips.map((to) => lab.ping(from.netnsName, to).then((ok) => ({ from: from.name, to, ok })))
+      ),
+    );
+    assert.deepEqual(matrix.filter((m) => !m.ok), [], "every pod reaches every virtual IP");
+
+    assert.ok(await lab.ping(lab.nodeNetns(1), vips[2]), "node 1 reaches a pod on node 2");
+    assert.ok(await lab.ping(lab.nodeNetns(2), vips[0]), "node 2 reaches a pod on node 1");
+    assert.ok(
+      await lab.ping(pods[0].netnsName, lab.nodeAddress(2)),
+      "a pod reaches the other node",
+    );
+    assert.ok(
+      await lab.ping(pods[3].netnsName, vips[0], 1472, 3),
+      "a 1500-byte packet crosses the tunnel",
+    );
+
+    for (const [i, p] of pods.entries()) {
+      assertOk(
+        await lab.exec(p, "CHECK", { ...lab.config(p.node), prevResult: outs[i].json }),
+        "CHECK",
+      );
+    }
+    assert.equal(await lab.hubSaCount(), 4);
+
+    const dels = await Promise.all(pods.map((p) => lab.del(p)));
+    dels.forEach((o) => assertOk(o));
+    for (const p of pods) await assertNothingLeft(lab, p);
+    assert.equal(await lab.hubSaCount(), 0, "the hub holds no SA after DEL");
   },
 );
 
-rootTest("ipsec: CHECK fails when the daemon is gone", async () => {
-  const lab = await Lab.create({ nodes: 1 });
-  try {
-    const pod = await lab.pod(1, "a");
-    const out = await lab.add(pod);
-    assertOk(out);
-    const names = await attachmentNames(pod.containerId, pod.ifname);
-    const [pid] = await daemonsOf(names.stateDir);
-    Deno.kill(pid, "SIGKILL");
-    const err = assertCniError(
-      await lab.exec(pod, "CHECK", { ...lab.config(1), prevResult: out.json }),
-      Code.CheckFailed,
-    );
-    assert.match(err.msg, /daemon .* is not running/);
-  } finally {
-    await lab.cleanup();
-  }
+labTest("ipsec: CHECK fails when the daemon is gone", { nodes: 1 }, async (lab) => {
+  const pod = await lab.pod(1, "a");
+  const out = await lab.add(pod);
+  assertOk(out);
+  const names = await attachmentNames(pod.containerId, pod.ifname);
+  const [pid] = await daemonsOf(names.stateDir);
+  Deno.kill(pid, "SIGKILL");
+  const err = assertCniError(
+    await lab.exec(pod, "CHECK", { ...lab.config(1), prevResult: out.json }),
+    Code.CheckFailed,
+  );
+  assert.match(err.msg, /daemon .* is not running/);
 });
 
-rootTest("ipsec: DEL after the netns vanished ends the daemon and the hub's SA", async () => {
-  const lab = await Lab.create({ nodes: 1 });
-  try {
+labTest(
+  "ipsec: DEL after the netns vanished ends the daemon and the hub's SA",
+  { nodes: 1 },
+  async (lab) => {
     const pod = await lab.pod(1, "a");
     assertOk(await lab.add(pod));
     await lab.removePodNetns(pod);
     assertOk(await lab.del(pod));
     await assertNothingLeft(lab, pod);
     assert.equal(await lab.hubSaCount(), 0);
-  } finally {
-    await lab.cleanup();
-  }
-});
+  },
+);
 
-rootTest("ipsec: a wrong PSK is code 104 naming the key, and leaves nothing", async () => {
-  const lab = await Lab.create({ nodes: 1 });
-  try {
+labTest(
+  "ipsec: a wrong PSK is code 104 naming the key, and leaves nothing",
+  { nodes: 1 },
+  async (lab) => {
     const pod = await lab.pod(1, "a");
     const out = await lab.add(pod, lab.config(1, { vpn: { PSK: "not-the-hubs-key" } }));
     const err = assertCniError(out, Code.TunnelRejected);
@@ -129,77 +120,67 @@ rootTest("ipsec: a wrong PSK is code 104 naming the key, and leaves nothing", as
     assert.ok(!out.stdout.includes("not-the-hubs-key") && !out.stderr.includes("not-the-hubs-key"));
     await assertNothingLeft(lab, pod);
     assert.equal(await lab.hubSaCount(), 0);
-  } finally {
-    await lab.cleanup();
-  }
-});
-
-rootTest(
-  "ipsec: an unreachable hub is code 11 (try again) after vpn.timeout, and leaves nothing",
-  async () => {
-    const lab = await Lab.create({ nodes: 1, hub: false });
-    try {
-      const pod = await lab.pod(1, "a");
-      const out = await lab.add(pod, lab.config(1, { vpn: { timeout: 2 } }));
-      const err = assertCniError(out, Code.TryAgainLater);
-      assert.match(err.msg, /did not complete IKE within 2 s/);
-      await assertNothingLeft(lab, pod);
-    } finally {
-      await lab.cleanup();
-    }
   },
 );
 
-rootTest("ipsec: 8 concurrent ADDs on one node get distinct virtual IPs", async () => {
-  const lab = await Lab.create({ nodes: 1 });
-  try {
+labTest(
+  "ipsec: an unreachable hub is code 11 (try again) after vpn.timeout, and leaves nothing",
+  { nodes: 1, hub: false },
+  async (lab) => {
+    const pod = await lab.pod(1, "a");
+    const out = await lab.add(pod, lab.config(1, { vpn: { timeout: 2 } }));
+    const err = assertCniError(out, Code.TryAgainLater);
+    assert.match(err.msg, /did not complete IKE within 2 s/);
+    await assertNothingLeft(lab, pod);
+  },
+);
+
+labTest(
+  "ipsec: 8 concurrent ADDs on one node get distinct virtual IPs",
+  { nodes: 1 },
+  async (lab) => {
     const pods = await Promise.all(Array.from({ length: 8 }, (_, i) => lab.pod(1, `c${i}`)));
     const outs = await Promise.all(pods.map((p) => lab.add(p)));
     outs.forEach((o) => assertOk(o));
     assert.equal(new Set(outs.map(vipOf)).size, 8);
     assert.equal(await lab.hubSaCount(), 8);
-  } finally {
-    await lab.cleanup();
-  }
-});
-
-rootTest(
-  "ipsec: GC removes the attachments the runtime no longer lists, and only those",
-  async () => {
-    const lab = await Lab.create({ nodes: 1 });
-    try {
-      const keep = await lab.pod(1, "keep");
-      const stale = await lab.pod(1, "stale");
-      assertOk(await lab.add(keep));
-      assertOk(await lab.add(stale));
-      const gc = await callPlugin({
-        command: "GC",
-        path: lab.cniPath,
-        nodeNetns: lab.nodeNetns(1),
-        config: {
-          ...lab.config(1),
-          cniVersion: "1.1.0",
-          "cni.dev/valid-attachments": [{ containerID: keep.containerId, ifname: "eth0" }],
-        },
-      });
-      assertOk(gc, "GC");
-      await assertNothingLeft(lab, stale);
-      const keepNames = await attachmentNames(keep.containerId, "eth0");
-      assert.equal(
-        (await daemonsOf(keepNames.stateDir)).length,
-        1,
-        "the listed attachment keeps its daemon",
-      );
-      assert.equal(await lab.hubSaCount(), 1);
-    } finally {
-      await lab.cleanup();
-    }
   },
 );
 
-rootTest("ipsec: STATUS is ready here, and says what is missing otherwise", async () => {
-  const lab = await Lab.create({ nodes: 1, hub: false });
-  try {
+labTest(
+  "ipsec: GC removes the attachments the runtime no longer lists, and only those",
+  { nodes: 1 },
+  async (lab) => {
+    const keep = await lab.pod(1, "keep");
+    const stale = await lab.pod(1, "stale");
+    assertOk(await lab.add(keep));
+    assertOk(await lab.add(stale));
+    const gc = await callPlugin({
+      command: "GC",
+      path: lab.cniPath,
+      nodeNetns: lab.nodeNetns(1),
+      config: {
+        ...lab.config(1),
+        cniVersion: "1.1.0",
+        "cni.dev/valid-attachments": [{ containerID: keep.containerId, ifname: "eth0" }],
+      },
+    });
+    assertOk(gc, "GC");
+    await assertNothingLeft(lab, stale);
+    const keepNames = await attachmentNames(keep.containerId, "eth0");
+    assert.equal(
+      (await daemonsOf(keepNames.stateDir)).length,
+      1,
+      "the listed attachment keeps its daemon",
+    );
+    assert.equal(await lab.hubSaCount(), 1);
+  },
+);
+
+labTest(
+  "ipsec: STATUS is ready here, and says what is missing otherwise",
+  { nodes: 1, hub: false },
+  async (lab) => {
     const config = { ...lab.config(1), cniVersion: "1.1.0" };
     assertOk(await callPlugin({ command: "STATUS", path: lab.cniPath, config }), "STATUS");
     const out = await callPlugin({
@@ -217,57 +198,52 @@ rootTest("ipsec: STATUS is ready here, and says what is missing otherwise", asyn
       config: { ...lab.config(1, { vpn: { serverIP: "192.0.2.1" } }), cniVersion: "1.1.0" },
     });
     assert.match(assertCniError(noRoute, Code.NotAvailable).msg, /no route to hub 192\.0\.2\.1/);
-  } finally {
-    await lab.cleanup();
-  }
-});
-
-rootTest(
-  "ipsec: the daemon is detached: ADD returns while it runs, its directory is root-only",
-  async () => {
-    const lab = await Lab.create({ nodes: 1 });
-    try {
-      const pod = await lab.pod(1, "a");
-      assertOk(await lab.add(pod));
-      const names = await attachmentNames(pod.containerId, pod.ifname);
-      const [pid] = await daemonsOf(names.stateDir);
-      assert.ok(pid, "the daemon outlives the plugin");
-      for (const fd of [0, 1, 2]) {
-        // Seen from another mount namespace, /dev/null may read as "/null".
-        assert.match(
-          await Deno.readLink(`/proc/${pid}/fd/${fd}`),
-          /\/null$/,
-          `fd ${fd} is not the plugin's`,
-        );
-      }
-      assert.equal(
-        (await Deno.stat(names.stateDir)).mode! & 0o077,
-        0,
-        "state directory is root-only",
-      );
-      for await (const e of Deno.readDir(names.stateDir)) {
-        if (!e.isFile) continue;
-        assert.equal(
-          (await Deno.stat(`${names.stateDir}/${e.name}`)).mode! & 0o077,
-          0,
-          `${e.name} is root-only`,
-        );
-        assert.ok(
-          !(await Deno.readTextFile(`${names.stateDir}/${e.name}`)).includes("dummy1234"),
-          `${e.name} holds no PSK`,
-        );
-      }
-      const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`);
-      assert.ok(!cmdline.includes("dummy1234"));
-    } finally {
-      await lab.cleanup();
-    }
   },
 );
 
-rootTest("ipsec: a pod's daemon does not pin the network namespaces of other pods", async () => {
-  const lab = await Lab.create({ nodes: 1 });
-  try {
+labTest(
+  "ipsec: the daemon is detached: ADD returns while it runs, its directory is root-only",
+  { nodes: 1 },
+  async (lab) => {
+    const pod = await lab.pod(1, "a");
+    assertOk(await lab.add(pod));
+    const names = await attachmentNames(pod.containerId, pod.ifname);
+    const [pid] = await daemonsOf(names.stateDir);
+    assert.ok(pid, "the daemon outlives the plugin");
+    for (const fd of [0, 1, 2]) {
+      // Seen from another mount namespace, /dev/null may read as "/null".
+      assert.match(
+        await Deno.readLink(`/proc/${pid}/fd/${fd}`),
+        /\/null$/,
+        `fd ${fd} is not the plugin's`,
+      );
+    }
+    assert.equal(
+      (await Deno.stat(names.stateDir)).mode! & 0o077,
+      0,
+      "state directory is root-only",
+    );
+    for await (const e of Deno.readDir(names.stateDir)) {
+      if (!e.isFile) continue;
+      assert.equal(
+        (await Deno.stat(`${names.stateDir}/${e.name}`)).mode! & 0o077,
+        0,
+        `${e.name} is root-only`,
+      );
+      assert.ok(
+        !(await Deno.readTextFile(`${names.stateDir}/${e.name}`)).includes("dummy1234"),
+        `${e.name} holds no PSK`,
+      );
+    }
+    const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+    assert.ok(!cmdline.includes("dummy1234"));
+  },
+);
+
+labTest(
+  "ipsec: a pod's daemon does not pin the network namespaces of other pods",
+  { nodes: 1 },
+  async (lab) => {
     const x = await lab.pod(1, "x");
     const y = await lab.pod(1, "y");
     assertOk(await lab.add(x));
@@ -277,84 +253,74 @@ rootTest("ipsec: a pod's daemon does not pin the network namespaces of other pod
     assert.ok(await seen(), "the daemon's mount namespace starts as a copy of the node's");
     await lab.removePodNetns(y);
     assert.ok(!(await seen()), "the node's unmount reached the daemon's copy");
-  } finally {
-    await lab.cleanup();
-  }
-});
-
-rootTest(
-  "ipsec: the seed's commented config works as printed (0.1.0 result), and so does a pskFile",
-  async () => {
-    const lab = await Lab.create({ nodes: 1 });
-    try {
-      const seed = await Deno.readTextFile(
-        new URL("../../conf/10-strongswan.jsonc", import.meta.url),
-      );
-      // Only the lease directory changes, so the test keeps its leases to itself; comments stay.
-      const jsonc = seed
-        .replace('"name": "ipsec"', `"name": "${lab.network}"`)
-        .replace(
-          '"subnet": "172.17.0.0/16"',
-          `"subnet": "172.17.0.0/16", "dataDir": "${lab.dir}/ipam-node1" // a comment`,
-        );
-      const pod = await lab.pod(1, "seed");
-      const out = await lab.add(pod, jsonc);
-      assertOk(out);
-      const ip4 = out.json!.ip4 as { ip: string };
-      assert.equal(out.json!.cniVersion, "0.1.0");
-      assert.match(ip4.ip, /^10\.173\.\d+\.\d+\/32$/, "0.1.0 results carry the virtual IP as ip4");
-      assertOk(await lab.del(pod, jsonc));
-      await assertNothingLeft(lab, pod);
-
-      const pskFile = `${lab.dir}/psk`;
-      await Deno.writeTextFile(pskFile, "dummy1234\n", { mode: 0o600 });
-      const withFile = lab.config(1, { vpn: { PSK: undefined, pskFile } });
-      const other = await lab.pod(1, "pskfile");
-      assertOk(await lab.add(other, withFile));
-      assertOk(await lab.del(other, withFile));
-      assert.equal(await lab.hubSaCount(), 0);
-    } finally {
-      await lab.cleanup();
-    }
   },
 );
 
-rootTest(
+labTest(
+  "ipsec: the seed's commented config works as printed (0.1.0 result), and so does a pskFile",
+  { nodes: 1 },
+  async (lab) => {
+    const seed = await Deno.readTextFile(
+      new URL("../../conf/10-strongswan.jsonc", import.meta.url),
+    );
+    // Only the lease directory changes, so the test keeps its leases to itself; comments stay.
+    const jsonc = seed
+      .replace('"name": "ipsec"', `"name": "${lab.network}"`)
+      .replace(
+        '"subnet": "172.17.0.0/16"',
+        `"subnet": "172.17.0.0/16", "dataDir": "${lab.dir}/ipam-node1" // a comment`,
+      );
+    const pod = await lab.pod(1, "seed");
+    const out = await lab.add(pod, jsonc);
+    assertOk(out);
+    const ip4 = out.json!.ip4 as { ip: string };
+    assert.equal(out.json!.cniVersion, "0.1.0");
+    assert.match(ip4.ip, /^10\.173\.\d+\.\d+\/32$/, "0.1.0 results carry the virtual IP as ip4");
+    assertOk(await lab.del(pod, jsonc));
+    await assertNothingLeft(lab, pod);
+
+    const pskFile = `${lab.dir}/psk`;
+    await Deno.writeTextFile(pskFile, "dummy1234\n", { mode: 0o600 });
+    const withFile = lab.config(1, { vpn: { PSK: undefined, pskFile } });
+    const other = await lab.pod(1, "pskfile");
+    assertOk(await lab.add(other, withFile));
+    assertOk(await lab.del(other, withFile));
+    assert.equal(await lab.hubSaCount(), 0);
+  },
+);
+
+labTest(
   "ipsec: fails closed: with its daemon gone, a pod's tunnelled traffic is refused, not sent in clear",
-  async () => {
-    const lab = await Lab.create({ nodes: 2 });
-    try {
-      const a = await lab.pod(1, "a");
-      const b = await lab.pod(2, "b");
-      assertOk(await lab.add(a));
-      const rb = await lab.add(b);
-      assertOk(rb);
-      assert.ok(await lab.ping(a.netnsName, vipOf(rb)), "the tunnel works first");
-      const [pid] = await daemonsOf((await attachmentNames(a.containerId, a.ifname)).stateDir);
-      Deno.kill(pid, "SIGKILL");
-      // The TUN device, and the tunnel's routes with it, go once the dead daemon's files close.
-      for (
-        let i = 0;
-        i < 200 && await tryRun(["ip", "-n", a.netnsName, "link", "show", "ipsec0"]);
-        i++
-      ) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      for (const dst of [vipOf(rb), lab.nodeAddress(2)]) {
-        const route = await run(["ip", "-n", a.netnsName, "route", "get", dst]).then(
-          (r) => r.stdout,
-          (e) => String(e),
-        );
-        // `ip route get` answers an unreachable route with "No route to host".
-        assert.match(
-          route,
-          /No route to host/,
-          `${dst} must be unreachable, not sent in clear: ${route}`,
-        );
-      }
-      assert.ok(!(await lab.ping(a.netnsName, vipOf(rb))));
-    } finally {
-      await lab.cleanup();
+  { nodes: 2 },
+  async (lab) => {
+    const a = await lab.pod(1, "a");
+    const b = await lab.pod(2, "b");
+    assertOk(await lab.add(a));
+    const rb = await lab.add(b);
+    assertOk(rb);
+    assert.ok(await lab.ping(a.netnsName, vipOf(rb)), "the tunnel works first");
+    const [pid] = await daemonsOf((await attachmentNames(a.containerId, a.ifname)).stateDir);
+    Deno.kill(pid, "SIGKILL");
+    // The TUN device, and the tunnel's routes with it, go once the dead daemon's files close.
+    for (
+      let i = 0;
+      i < 200 && await tryRun(["ip", "-n", a.netnsName, "link", "show", "ipsec0"]);
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 10));
     }
+    for (const dst of [vipOf(rb), lab.nodeAddress(2)]) {
+      const route = await run(["ip", "-n", a.netnsName, "route", "get", dst]).then(
+        (r) => r.stdout,
+        (e) => String(e),
+      );
+      // `ip route get` answers an unreachable route with "No route to host".
+      assert.match(
+        route,
+        /No route to host/,
+        `${dst} must be unreachable, not sent in clear: ${route}`,
+      );
+    }
+    assert.ok(!(await lab.ping(a.netnsName, vipOf(rb))));
   },
 );

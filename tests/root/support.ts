@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { run } from "../../mod/exec.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
-import type { Lab, Pod } from "../../lab/lab.ts";
+import { Lab, type LabOptions, type Pod } from "../../lab/lab.ts";
 import type { PluginOutput } from "../../lab/plugin.ts";
 
 const REQUIRED = [
@@ -42,6 +42,18 @@ export function rootTest(name: string, fn: () => Promise<void>): void {
     fn,
     sanitizeResources: false,
     sanitizeOps: false,
+  });
+}
+
+/** A root test with its own lab, removed afterwards whatever happens. */
+export function labTest(name: string, opts: LabOptions, fn: (lab: Lab) => Promise<void>): void {
+  rootTest(name, async () => {
+    const lab = await Lab.create(opts);
+    try {
+      await fn(lab);
+    } finally {
+      await lab.cleanup();
+    }
   });
 }
 
