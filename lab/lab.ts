@@ -240,11 +240,13 @@ export class Lab {
     this.#namespaces = this.#namespaces.filter((n) => n !== pod.netnsName);
   }
 
+  /** Runs the plugin for a pod on its node; killAfterMs SIGKILLs it midway. */
   exec(
     pod: Pod,
     command: "ADD" | "DEL" | "CHECK",
     config: NetworkConfig,
-  ) {
+    killAfterMs?: number,
+  ): Promise<PluginOutput> {
     if (command === "ADD") this.#attached.set(pod.containerId, { pod, config });
     return callPlugin({
       command,
@@ -254,6 +256,7 @@ export class Lab {
       path: this.cniPath,
       config,
       nodeNetns: this.nodeNetns(pod.node),
+      killAfterMs,
     }).then((out) => {
       if (command === "DEL" && out.code === 0) this.#attached.delete(pod.containerId);
       return out;

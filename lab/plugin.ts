@@ -41,6 +41,8 @@ export interface PluginCall {
   nodeNetns?: string;
   /** Which plugin file on CNI_PATH to run; default "strongswan". */
   type?: string;
+  /** SIGKILL the plugin this long after it starts, as a crash or an impatient runtime would. */
+  killAfterMs?: number;
 }
 
 export interface PluginOutput {
@@ -90,7 +92,11 @@ export async function callPlugin(call: PluginCall): Promise<PluginOutput> {
     ),
   );
   await writer.close();
+  const timer = call.killAfterMs === undefined
+    ? undefined
+    : setTimeout(() => child.kill("SIGKILL"), call.killAfterMs);
   const out = await child.output();
+  clearTimeout(timer);
   const ms = performance.now() - start;
   const stdout = new TextDecoder().decode(out.stdout);
   let json: Record<string, unknown> | undefined;

@@ -324,3 +324,21 @@ labTest(
     assert.ok(!(await lab.ping(a.netnsName, vipOf(rb))));
   },
 );
+
+labTest(
+  "ipsec: ADD killed at any point: DEL still finds and removes all of it",
+  { nodes: 1 },
+  async (lab) => {
+    // Spread over the plugin's life: start-up, daemon start, IPAM and links, IKE.
+    for (const ms of [60, 90, 110, 125, 140, 160]) {
+      const pod = await lab.pod(1, `k${ms}`);
+      const killed = await lab.exec(pod, "ADD", lab.config(1), ms);
+      assertOk(
+        await lab.del(pod),
+        `DEL after ADD was killed at ${ms} ms (ADD exit ${killed.code})`,
+      );
+      await assertNothingLeft(lab, pod);
+    }
+    assert.equal(await lab.hubSaCount(), 0);
+  },
+);
