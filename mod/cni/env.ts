@@ -16,6 +16,9 @@ export interface CniEnv {
   args: Record<string, string>;
 }
 
+/** Which attachment a step is about: the runtime's, or (for GC) a stale one. */
+export type AttachmentTarget = Pick<CniEnv, "containerId" | "ifname" | "netns">;
+
 // From the spec: a container ID is alphanumerics plus _ . - and not empty.
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 // Leaves room in a state directory name (container ID, a dot, the interface).

@@ -1,19 +1,12 @@
 /** Delegation to the IPAM plugin named by ipam.type, found on CNI_PATH only. */
 
-import type { CniEnv } from "../cni/env.ts";
+import type { AttachmentTarget, CniEnv } from "../cni/env.ts";
 import { CniError, Code } from "../cni/errors.ts";
 import { decodeResult, type Result } from "../cni/result.ts";
 import { ipamInput, type NetConf } from "../config/load.ts";
 import { ExecError, run } from "../exec.ts";
 
 const IPAM_TIMEOUT_MS = 30_000;
-
-/** The attachment an IPAM command is about (GC releases others than the runtime's). */
-export interface IpamTarget {
-  containerId: string;
-  netns: string;
-  ifname: string;
-}
 
 /** The IPAM binary: the first CNI_PATH directory that holds it. */
 export async function findPlugin(type: string, path: string[]): Promise<string> {
@@ -45,7 +38,7 @@ function pluginMessage(err: ExecError): string {
 /** Runs the IPAM plugin; returns what it printed. */
 async function execIpam(
   command: "ADD" | "DEL" | "CHECK",
-  target: IpamTarget,
+  target: AttachmentTarget,
   env: CniEnv,
   conf: NetConf,
 ): Promise<string> {
@@ -74,7 +67,11 @@ async function execIpam(
 }
 
 /** IPAM ADD: the pod's addresses (IPv4 only, for now). */
-export async function ipamAdd(target: IpamTarget, env: CniEnv, conf: NetConf): Promise<Result> {
+export async function ipamAdd(
+  target: AttachmentTarget,
+  env: CniEnv,
+  conf: NetConf,
+): Promise<Result> {
   const stdout = await execIpam("ADD", target, env, conf);
   let raw: unknown;
   try {
@@ -98,7 +95,7 @@ export async function ipamAdd(target: IpamTarget, env: CniEnv, conf: NetConf): P
 /** IPAM DEL (release the lease) or CHECK. */
 export async function ipamCall(
   command: "DEL" | "CHECK",
-  target: IpamTarget,
+  target: AttachmentTarget,
   env: CniEnv,
   conf: NetConf,
 ): Promise<void> {

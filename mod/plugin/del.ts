@@ -4,7 +4,7 @@
  * whatever is already gone (netns, veth, rules, state) is not an error.
  */
 
-import type { CniEnv } from "../cni/env.ts";
+import type { AttachmentTarget, CniEnv } from "../cni/env.ts";
 import type { NetConf } from "../config/load.ts";
 import { removeTunnelGuard } from "../ipsec/guard.ts";
 import { ipamCall } from "../net/ipam.ts";
@@ -14,14 +14,12 @@ import { attachmentNames } from "../net/names.ts";
 import { readState } from "../state.ts";
 import { teardownDaemon } from "./teardown.ts";
 
-export interface Detachment {
-  containerId: string;
-  ifname: string;
-  netns: string;
-}
-
 /** Removes everything one attachment has; used by DEL and by GC for stale attachments. */
-export async function detach(env: CniEnv, conf: NetConf, target: Detachment): Promise<void> {
+export async function detach(
+  env: CniEnv,
+  conf: NetConf,
+  target: AttachmentTarget,
+): Promise<void> {
   const names = await attachmentNames(target.containerId, target.ifname);
   const state = await readState(names.stateDir);
   await teardownDaemon(names.stateDir, state?.daemon);
