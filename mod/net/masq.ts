@@ -15,16 +15,16 @@ export function ruleComment(network: string, containerId: string): string {
   return `strongswan-cni: ${network} ${containerId}`.slice(0, 255);
 }
 
-/** The iptables-restore batch that installs the chain and its jump. */
-export function planMasqAdd(chain: string, podCidr: string, comment: string): string {
-  const subnet = canonicalCidr(parseCidr(podCidr)!);
+/** The iptables-restore batch that installs the chain and a jump for each of the pod's addresses. */
+export function planMasqAdd(chain: string, podCidrs: string[], comment: string): string {
+  const subnets = [...new Set(podCidrs.map((c) => canonicalCidr(parseCidr(c)!)))];
   const c = `-m comment --comment "${comment}"`;
   return [
     "*nat",
     `:${chain} - [0:0]`,
-    `-A ${chain} -d ${subnet} ${c} -j ACCEPT`,
+    ...subnets.map((subnet) => `-A ${chain} -d ${subnet} ${c} -j ACCEPT`),
     `-A ${chain} ! -d ${MULTICAST} ${c} -j MASQUERADE`,
-    `-A POSTROUTING -s ${addressOf(podCidr)}/32 ${c} -j ${chain}`,
+    ...podCidrs.map((cidr) => `-A POSTROUTING -s ${addressOf(cidr)}/32 ${c} -j ${chain}`),
     "COMMIT",
     "",
   ].join("\n");
@@ -50,17 +50,17 @@ export function planMasqDel(saved: string, chain: string): string | undefined {
 
 export async function addMasquerade(
   chain: string,
-  podCidr: string,
+  podCidrs: string[],
   comment: string,
 ): Promise<void> {
   try {
     await run(["iptables-restore", "--wait", "--noflush"], {
-      stdin: planMasqAdd(chain, podCidr, comment),
+      stdin: planMasqAdd(chain, podCidrs, comment),
     });
   } catch (err) {
     throw new CniError(
       Code.FirewallFailed,
-      `cannot add masquerade rules for ${podCidr}`,
+      `cannot add masquerade rules for ${podCidrs.join(", ")}`,
       (err as Error).message,
     );
   }

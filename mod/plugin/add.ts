@@ -143,7 +143,11 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
         )
         : Promise.resolve(),
       conf.ipMasq
-        ? addMasquerade(names.chain, ips[0].address, ruleComment(conf.name, env.containerId))
+        ? addMasquerade(
+          names.chain,
+          ips.map((ip) => ip.address),
+          ruleComment(conf.name, env.containerId),
+        )
         : Promise.resolve(),
       enableForwarding(),
       ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP),

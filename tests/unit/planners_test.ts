@@ -135,21 +135,24 @@ Deno.test("links: bridge brought up (and promiscuous) only when it is not alread
   );
 });
 
-Deno.test("masq: one chain, an ACCEPT for the bridge subnet, MASQUERADE for the rest, a tagged jump", () => {
+Deno.test("masq: one chain, ACCEPT within the bridge subnet, MASQUERADE beyond, a jump per address", () => {
   const comment = ruleComment("ipsec", "c1");
-  const batch = planMasqAdd("SWAN-ABC", "172.17.0.5/16", comment);
+  const c = `-m comment --comment "${comment}"`;
   assert.equal(
-    batch,
+    planMasqAdd("SWAN-ABC", ["172.17.0.5/16"], comment),
     [
       "*nat",
       ":SWAN-ABC - [0:0]",
-      `-A SWAN-ABC -d 172.17.0.0/16 -m comment --comment "${comment}" -j ACCEPT`,
-      `-A SWAN-ABC ! -d 224.0.0.0/4 -m comment --comment "${comment}" -j MASQUERADE`,
-      `-A POSTROUTING -s 172.17.0.5/32 -m comment --comment "${comment}" -j SWAN-ABC`,
+      `-A SWAN-ABC -d 172.17.0.0/16 ${c} -j ACCEPT`,
+      `-A SWAN-ABC ! -d 224.0.0.0/4 ${c} -j MASQUERADE`,
+      `-A POSTROUTING -s 172.17.0.5/32 ${c} -j SWAN-ABC`,
       "COMMIT",
       "",
     ].join("\n"),
   );
+  const three = planMasqAdd("SWAN-ABC", ["172.17.0.5/16", "172.17.9.9/16", "10.1.0.5/24"], comment);
+  assert.equal(three.match(/-j ACCEPT/g)?.length, 2, "one ACCEPT per distinct subnet");
+  assert.equal(three.match(/-A POSTROUTING/g)?.length, 3, "one jump per address");
 });
 
 Deno.test("masq: DEL removes exactly this attachment's jump and chain, nothing when gone", () => {
