@@ -43,6 +43,8 @@ export interface PluginCall {
   type?: string;
   /** SIGKILL the plugin this long after it starts, as a crash or an impatient runtime would. */
   killAfterMs?: number;
+  /** The plugin's PATH, when a test plays a runtime that sets its own. */
+  processPath?: string;
 }
 
 export interface PluginOutput {
@@ -65,7 +67,7 @@ export async function callPlugin(call: PluginCall): Promise<PluginOutput> {
   if (!binary) throw new Error(`${type} not found on ${call.path.join(":")}`);
   const argv = call.nodeNetns ? ["ip", "netns", "exec", call.nodeNetns, binary] : [binary];
   const env: Record<string, string> = {
-    PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+    PATH: call.processPath ?? Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin",
     CNI_COMMAND: call.command,
     CNI_PATH: call.path.join(":"),
   };

@@ -35,8 +35,17 @@ export class ExecError extends Error {
 
 const decoder = new TextDecoder();
 
+/** Runtimes do not always give plugins a PATH with the sbin directories, where ip and iptables live. */
+const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The PATH commands are looked up in: the inherited one, then the system's. */
+export function commandPath(): string {
+  const inherited = Deno.env.get("PATH");
+  return inherited ? `${inherited}:${SYSTEM_PATH}` : SYSTEM_PATH;
+}
+
 function environment(env: Record<string, string> | undefined): Record<string, string> {
-  return { PATH: Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env };
+  return { PATH: commandPath(), ...env };
 }
 
 /** Runs argv to completion; rejects with ExecError on a non-zero exit or timeout. */

@@ -7,7 +7,7 @@ import type { CniEnv } from "../cni/env.ts";
 import { CniError, Code } from "../cni/errors.ts";
 import type { NetConf } from "../config/load.ts";
 import { CHARON } from "../ipsec/daemon.ts";
-import { run } from "../exec.ts";
+import { commandPath, run } from "../exec.ts";
 import { findPlugin } from "../net/ipam.ts";
 
 const STRONGSWAN_PLUGINS = "/usr/lib/ipsec/plugins";
@@ -23,7 +23,7 @@ async function isExecutable(path: string): Promise<boolean> {
 }
 
 async function onPath(tool: string): Promise<boolean> {
-  const dirs = (Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":");
+  const dirs = commandPath().split(":");
   for (const dir of dirs) if (await isExecutable(`${dir}/${tool}`)) return true;
   return false;
 }

@@ -251,3 +251,23 @@ labTest(
     assert.match(err2.msg, /not on bridge docker0/);
   },
 );
+
+labTest(
+  "bridge: ADD and DEL work when the runtime's PATH lacks the sbin directories",
+  { nodes: 1 },
+  async (lab) => {
+    const pod = await lab.pod(1, "path");
+    const call = {
+      containerId: pod.containerId,
+      netns: pod.netns,
+      ifname: pod.ifname,
+      path: lab.cniPath,
+      config: lab.config(1),
+      nodeNetns: lab.nodeNetns(1),
+      processPath: "/usr/bin:/bin",
+    };
+    assertOk(await callPlugin({ ...call, command: "ADD" }), "ADD");
+    assertOk(await callPlugin({ ...call, command: "DEL" }), "DEL");
+    await assertNothingLeft(lab, pod);
+  },
+);
