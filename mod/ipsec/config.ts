@@ -173,5 +173,10 @@ secrets {
 
 /** The hub's strongswan.conf. */
 export function hubStrongswanConf(datapath: ResolvedDatapath, files: DaemonFiles): string {
-  return charonConf("Hub settings, written by `strongswan server-config`.", datapath, files);
+  return charonConf("Hub settings, written by `strongswan server-config`.", datapath, files, {
+    // A pod that stops answering DPD is given up after 2+3.6+6.5+11.7 s (~24 s) of
+    // retransmits instead of the default ~165 s, so its address returns to the pool within
+    // a minute of its vanishing.
+    settings: ["retransmit_tries = 3", "retransmit_timeout = 2.0", "retransmit_base = 1.8"],
+  });
 }

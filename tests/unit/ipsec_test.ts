@@ -75,6 +75,7 @@ Deno.test("hub swanctl.conf: pool, selectors, DPD, unique ids, PSK only as hex",
   const ss = hubStrongswanConf("userspace", files);
   assert.match(ss, /kernel-libipsec kernel-netlink/);
   assert.match(ss, /allow_peer_ts = yes/);
+  assert.match(ss, /retransmit_tries = 3/, "a vanished pod is given up on within a minute");
 });
 
 Deno.test("daemon: entered in the pod's netns with a private /run; paths passed, never spliced", () => {
