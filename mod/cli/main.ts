@@ -24,6 +24,9 @@ Operator commands:
 
 FILE may be - for stdin.`;
 
+/** A .conflist needs a version; the newest that libcni in Debian 12 (podman 4.3) knows. */
+const CONFLIST_VERSION = "1.0.0";
+
 export interface CliOutcome {
   stdout: string;
   stderr: string;
@@ -103,15 +106,11 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
       case "validate":
         return ok(`${JSON.stringify(normalised(await loadFile(file)), null, 2)}\n`);
       case "render": {
-        const conf = await loadFile(file);
-        const plain = conf.raw;
+        const { raw } = await loadFile(file);
+        const { cniVersion, name, ...plugin } = raw;
         const doc = values.conflist
-          ? {
-            cniVersion: conf.raw.cniVersion ?? "1.0.0",
-            name: conf.name,
-            plugins: [{ ...plain, cniVersion: undefined, name: undefined }],
-          }
-          : plain;
+          ? { cniVersion: cniVersion ?? CONFLIST_VERSION, name, plugins: [plugin] }
+          : raw;
         return ok(`${JSON.stringify(doc, null, 2)}\n`);
       }
       case "server-config":
