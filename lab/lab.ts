@@ -43,6 +43,8 @@ export interface LabOptions {
   nodes: number;
   /** Start the hub (default true). */
   hub?: boolean;
+  /** The pod network's virtual subnet, for hub and pods (default VIRTUAL_SUBNET). */
+  virtualSubnet?: string;
 }
 
 const nsPath = (name: string) => `/run/netns/${name}`;
@@ -53,6 +55,7 @@ export class Lab {
   #namespaces: string[] = [];
   #attached = new Map<string, { pod: Pod; config: NetworkConfig }>();
   #hub?: DaemonId;
+  #virtualSubnet = VIRTUAL_SUBNET;
   dir = "";
   cniPath: string[] = [];
 
@@ -92,6 +95,7 @@ export class Lab {
   }
 
   async #build(opts: LabOptions): Promise<void> {
+    this.#virtualSubnet = opts.virtualSubnet ?? VIRTUAL_SUBNET;
     this.dir = await Deno.makeTempDir({ prefix: `swlab-${this.id}-` });
     const bin = join(this.dir, "bin");
     await Deno.mkdir(bin);
@@ -149,7 +153,7 @@ export class Lab {
       ...rest,
       vpn: {
         serverIP: SERVER_IP,
-        virtualSubnet: VIRTUAL_SUBNET,
+        virtualSubnet: this.#virtualSubnet,
         hostSubnet: HOST_SUBNET,
         PSK: LAB_PSK,
         timeout: 5,
@@ -182,7 +186,7 @@ export class Lab {
       daemonPaths(hubDir).logFile,
     ]);
     // What server-config tells the operator to do on the hub.
-    const { hubAddress } = hubAddressing(VIRTUAL_SUBNET);
+    const { hubAddress } = hubAddressing(this.#virtualSubnet);
     await tryRun(["ip", "-n", this.hubNetns, "addr", "add", `${hubAddress}/32`, "dev", "lo"]);
     // server-config wrote the settings; the hub runs them as the pods' daemons run theirs.
     const paths = daemonPaths(hubDir);

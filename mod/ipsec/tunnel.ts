@@ -39,7 +39,7 @@ export function classifyFailure(
       details,
     );
   }
-  if (/INTERNAL_ADDRESS_FAILURE|FAILED_CP_REQUIRED|virtual IP/i.test(all)) {
+  if (/INTERNAL_ADDRESS_FAILURE|FAILED_CP_REQUIRED/.test(all)) {
     return new CniError(
       Code.TunnelRejected,
       `hub ${serverIP} assigned no virtual IP (is its pool exhausted?)`,

@@ -13,7 +13,7 @@ import { connectVici, daemonPaths, startDaemon } from "../ipsec/daemon.ts";
 import { resolveDatapath } from "../ipsec/datapath.ts";
 import { planTunnelGuard, removeTunnelGuard } from "../ipsec/guard.ts";
 import { addVirtualIp } from "../ipsec/vip.ts";
-import { bringUpTunnel } from "../ipsec/tunnel.ts";
+import { bringUpTunnel, terminateTunnel } from "../ipsec/tunnel.ts";
 import type { ViciClient } from "../ipsec/vici.ts";
 import { parseCidr } from "../net/cidr.ts";
 import { ipamAdd, ipamCall } from "../net/ipam.ts";
@@ -154,6 +154,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     ]);
 
     phase("pod interface, gateway, masquerade and node route set");
+    // Unwound before the pod's network goes, so the hub hears the DELETE.
+    undo.push("end the IKE_SA", () => terminateTunnel(paths.viciSocket));
     const vip = await bringUpTunnel(client, conf, names.ikeIdentity, psk);
     phase(`tunnel up, virtual IP ${vip}`);
     if (datapath === "userspace") await addVirtualIp(env.netns, env.ifname, vip);

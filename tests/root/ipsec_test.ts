@@ -342,3 +342,17 @@ labTest(
     assert.equal(await lab.hubSaCount(), 0);
   },
 );
+
+labTest(
+  "ipsec: an exhausted pool is code 104 saying so, and leaves nothing",
+  { nodes: 1, virtualSubnet: "10.173.0.0/30" }, // the hub keeps .1 and pools only .2
+  async (lab) => {
+    const first = await lab.pod(1, "first");
+    const second = await lab.pod(1, "second");
+    assertOk(await lab.add(first));
+    const err = assertCniError(await lab.add(second), Code.TunnelRejected);
+    assert.match(err.msg, /assigned no virtual IP \(is its pool exhausted\?\)/);
+    await assertNothingLeft(lab, second);
+    assert.equal(await lab.hubSaCount(), 1);
+  },
+);

@@ -118,6 +118,11 @@ Deno.test("tunnel failures: each cause gets its own message and code", () => {
   assert.equal(c(["received NO_PROPOSAL_CHOSEN notify error"]).code, Code.TunnelRejected);
   assert.match(c(["received TS_UNACCEPTABLE notify, no CHILD_SA built"]).message, /virtualSubnet/);
   assert.match(c(["received INTERNAL_ADDRESS_FAILURE notify"]).message, /pool/);
+  assert.equal(
+    c(["installing new virtual IP 10.173.0.2"], "timeout").code,
+    Code.TryAgainLater,
+    "an installed virtual IP is no pool problem",
+  );
   const down = c(["sending packet: from 172.17.0.2[500] to 10.9.0.2[500]"], "initiate timed out");
   assert.equal(down.code, Code.TryAgainLater);
   assert.match(down.message, /did not complete IKE within 5 s/);
