@@ -356,3 +356,16 @@ labTest(
     assert.equal(await lab.hubSaCount(), 1);
   },
 );
+
+labTest(
+  "ipsec: DEL with the hub unreachable still removes everything",
+  { nodes: 1 },
+  async (lab) => {
+    const pod = await lab.pod(1, "a");
+    assertOk(await lab.add(pod));
+    // A partition: the hub neither answers nor says goodbye.
+    await run(["ip", "-n", lab.nodeNetns(1), "link", "set", "lan0", "down"]);
+    assertOk(await lab.del(pod));
+    await assertNothingLeft(lab, pod);
+  },
+);
