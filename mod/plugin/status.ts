@@ -6,12 +6,33 @@
 import type { CniEnv } from "../cni/env.ts";
 import { CniError, Code } from "../cni/errors.ts";
 import type { NetConf } from "../config/load.ts";
+import type { Datapath } from "../config/schema.ts";
+import { pluginList } from "../ipsec/config.ts";
 import { CHARON } from "../ipsec/daemon.ts";
 import { commandPath, run } from "../exec.ts";
 import { findPlugin } from "../net/ipam.ts";
 
 const STRONGSWAN_PLUGINS = "/usr/lib/ipsec/plugins";
+/** The Debian package of each strongSwan plugin the daemon loads (the rest: libstrongswan). */
+const PLUGIN_PACKAGES: Record<string, string> = {
+  openssl: "libstrongswan-standard-plugins",
+  "socket-default": "strongswan-libcharon",
+  "kernel-libipsec": "libcharon-extra-plugins",
+  vici: "strongswan-swanctl",
+};
 const REQUIRED_TOOLS = ["ip", "nsenter", "unshare", "iptables-restore", "iptables-save"];
+
+/** The strongSwan plugin files a datapath needs, with the Debian package of each (pure). */
+export function requiredPlugins(
+  datapath: Datapath,
+): { plugin: string; file: string; pkg: string }[] {
+  // auto may pick either datapath; userspace's list holds kernel's.
+  return pluginList(datapath === "kernel" ? "kernel" : "userspace").split(" ").map((plugin) => ({
+    plugin,
+    file: `${STRONGSWAN_PLUGINS}/libstrongswan-${plugin}.so`,
+    pkg: PLUGIN_PACKAGES[plugin] ?? "libstrongswan",
+  }));
+}
 
 async function isExecutable(path: string): Promise<boolean> {
   try {
@@ -31,11 +52,11 @@ async function onPath(tool: string): Promise<boolean> {
 export async function cmdStatus(env: CniEnv, conf: NetConf): Promise<void> {
   const missing: string[] = [];
   if (!(await isExecutable(CHARON))) missing.push(`${CHARON} (Debian package strongswan-charon)`);
-  if (conf.vpn.datapath !== "kernel") {
+  for (const { plugin, file, pkg } of requiredPlugins(conf.vpn.datapath)) {
     try {
-      await Deno.stat(`${STRONGSWAN_PLUGINS}/libstrongswan-kernel-libipsec.so`);
+      await Deno.stat(file);
     } catch {
-      missing.push("strongSwan's kernel-libipsec plugin (Debian package libcharon-extra-plugins)");
+      missing.push(`strongSwan's ${plugin} plugin (Debian package ${pkg})`);
     }
   }
   for (const tool of REQUIRED_TOOLS) if (!(await onPath(tool))) missing.push(tool);

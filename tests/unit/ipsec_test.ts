@@ -11,6 +11,7 @@ import {
   podStrongswanConf,
 } from "../../mod/ipsec/config.ts";
 import { daemonArgv, daemonPaths } from "../../mod/ipsec/daemon.ts";
+import { requiredPlugins } from "../../mod/plugin/status.ts";
 import { planTunnelGuard, planTunnelGuardRemoval } from "../../mod/ipsec/guard.ts";
 import { childInstalled, classifyFailure } from "../../mod/ipsec/tunnel.ts";
 import { decodeMessage, encodeMessage, encodePacket } from "../../mod/ipsec/vici.ts";
@@ -151,4 +152,15 @@ Deno.test("guard: tunnelled subnets unreachable outside the tunnel, the hub reac
     "route del unreachable 10.173.0.0/16",
     "route del unreachable 10.9.0.0/24",
   ]);
+});
+
+Deno.test("status: every plugin the daemon loads is checked, each with its Debian package", () => {
+  const auto = requiredPlugins("auto");
+  assert.deepEqual(auto.map((p) => p.plugin), pluginList("userspace").split(" "));
+  const byName = Object.fromEntries(auto.map((p) => [p.plugin, p]));
+  assert.equal(byName.vici.pkg, "strongswan-swanctl");
+  assert.equal(byName.openssl.pkg, "libstrongswan-standard-plugins");
+  assert.equal(byName["kernel-libipsec"].pkg, "libcharon-extra-plugins");
+  assert.equal(byName.vici.file, "/usr/lib/ipsec/plugins/libstrongswan-vici.so");
+  assert.ok(!requiredPlugins("kernel").some((p) => p.plugin === "kernel-libipsec"));
 });
