@@ -8,7 +8,7 @@
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
-export const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
+const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REFERENCE_PLUGINS = "/usr/lib/cni";
 /**
  * The permissions the compiled binary gets (scripts/build.ts): Deno grants

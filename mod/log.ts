@@ -4,13 +4,7 @@
  * prints as <redacted> if it ever slips in.
  */
 
-const verbose = (() => {
-  try {
-    return Deno.env.get("STRONGSWAN_CNI_LOG") === "debug";
-  } catch {
-    return false;
-  }
-})();
+const verbose = Deno.env.get("STRONGSWAN_CNI_LOG") === "debug";
 
 const encoder = new TextEncoder();
 

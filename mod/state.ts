@@ -3,17 +3,13 @@
 import type { DaemonId } from "./ipsec/daemon.ts";
 import { STATE_ROOT } from "./net/names.ts";
 
+/** What DEL, CHECK and GC cannot derive from the container ID: the rest of the names are. */
 export interface AttachmentState {
   network: string;
   containerId: string;
   ifname: string;
   netns: string;
-  hostVeth: string;
-  chain: string;
   daemon?: DaemonId;
-  /** The pod's bridge address (CIDR). */
-  podAddress?: string;
-  vip?: string;
 }
 
 const STATE_FILE = "state.json";

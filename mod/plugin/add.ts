@@ -90,8 +90,6 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       containerId: env.containerId,
       ifname: env.ifname,
       netns: env.netns,
-      hostVeth: names.hostVeth,
-      chain: names.chain,
     };
     undo.push(
       "stop the daemon, remove its directory",
@@ -159,7 +157,6 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     const vip = await bringUpTunnel(client, conf, names.ikeIdentity, psk);
     phase(`tunnel up, virtual IP ${vip}`);
     if (datapath === "userspace") await addVirtualIp(env.netns, env.ifname, vip);
-    await writeState(names.stateDir, { ...state, podAddress: ips[0].address, vip });
 
     return {
       interfaces: [
