@@ -7,7 +7,6 @@
 export const Code = {
   // Well-known codes from the CNI spec.
   IncompatibleVersion: 1,
-  UnsupportedField: 2,
   UnknownContainer: 3,
   InvalidEnv: 4,
   IoFailure: 5,
@@ -15,7 +14,6 @@ export const Code = {
   InvalidConfig: 7,
   TryAgainLater: 11,
   NotAvailable: 50,
-  NotAvailableDisruptive: 51,
   // The plugin's own codes.
   IpamFailed: 100,
   LinkFailed: 101,
