@@ -45,6 +45,8 @@ export interface LabOptions {
   hub?: boolean;
   /** The pod network's virtual subnet, for hub and pods (default VIRTUAL_SUBNET). */
   virtualSubnet?: string;
+  /** Changes the hub's swanctl.conf as server-config wrote it (a misconfigured or hostile hub). */
+  hubSwanctl?: (text: string) => string;
 }
 
 const nsPath = (name: string) => `/run/netns/${name}`;
@@ -56,6 +58,7 @@ export class Lab {
   #attached = new Map<string, { pod: Pod; config: NetworkConfig }>();
   #hub?: DaemonId;
   #virtualSubnet = VIRTUAL_SUBNET;
+  #hubSwanctl: (text: string) => string = (text) => text;
   dir = "";
   cniPath: string[] = [];
 
@@ -96,6 +99,7 @@ export class Lab {
 
   async #build(opts: LabOptions): Promise<void> {
     this.#virtualSubnet = opts.virtualSubnet ?? VIRTUAL_SUBNET;
+    if (opts.hubSwanctl) this.#hubSwanctl = opts.hubSwanctl;
     this.dir = await Deno.makeTempDir({ prefix: `swlab-${this.id}-` });
     const bin = join(this.dir, "bin");
     await Deno.mkdir(bin);
@@ -193,6 +197,8 @@ export class Lab {
     const hub = await launchDaemon(nsPath(this.hubNetns), paths);
     this.#hub = hub.id;
     (await connectVici(paths, hub, 5000)).close();
+    const swanctl = join(hubDir, "swanctl.conf");
+    await Deno.writeTextFile(swanctl, this.#hubSwanctl(await Deno.readTextFile(swanctl)));
     await run([
       "swanctl",
       "--load-all",
@@ -225,6 +231,11 @@ export class Lab {
     }
   }
 
+  /** Puts an executable script on the lab's CNI_PATH (a fake IPAM plugin, say). */
+  async installScript(name: string, script: string): Promise<void> {
+    await Deno.writeTextFile(join(this.cniPath[0], name), script, { mode: 0o755 });
+  }
+
   async pod(node: number, name: string, ifname = "eth0"): Promise<Pod> {
     const netnsName = `swl${this.id}-${name}`;
     await this.#netns(netnsName);
@@ -251,7 +262,8 @@ export class Lab {
     config: NetworkConfig,
     killAfterMs?: number,
   ): Promise<PluginOutput> {
-    if (command === "ADD") this.#attached.set(pod.containerId, { pod, config });
+    const key = `${pod.containerId}/${pod.ifname}`;
+    if (command === "ADD") this.#attached.set(key, { pod, config });
     return callPlugin({
       command,
       containerId: pod.containerId,
@@ -262,7 +274,7 @@ export class Lab {
       nodeNetns: this.nodeNetns(pod.node),
       killAfterMs,
     }).then((out) => {
-      if (command === "DEL" && out.code === 0) this.#attached.delete(pod.containerId);
+      if (command === "DEL" && out.code === 0) this.#attached.delete(key);
       return out;
     });
   }

@@ -1,11 +1,18 @@
 /**
- * The only place that runs commands: argv arrays (never a shell), a timeout,
- * captured output, and errors that carry the argv and stderr.
+ * The only place that runs commands: argv arrays (never a shell), a deadline
+ * that ends the command and everything it started, bounded output, and errors
+ * that carry the argv and stderr.
  */
 
 import { log } from "./log.ts";
 
-export const DEFAULT_TIMEOUT_MS = 15_000;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** After SIGTERM at the deadline, how long the group has before SIGKILL. */
+const KILL_GRACE_MS = 500;
+/** After SIGKILL, how long a pipe may stay open (a process that left the group holds it) before we stop reading. */
+const PIPE_GRACE_MS = 200;
+/** Bytes kept of each of stdout and stderr unless the caller allows more. */
+export const DEFAULT_OUTPUT_LIMIT = 4 << 20;
 
 export interface RunOptions {
   /** Written to the command's stdin, then closed. */
@@ -13,6 +20,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Replaces the environment entirely (PATH is always kept). */
   env?: Record<string, string>;
+  /** The most bytes of stdout (and of stderr) read; more is an error. */
+  outputLimit?: number;
 }
 
 export interface RunOutput {
@@ -48,10 +57,60 @@ function environment(env: Record<string, string> | undefined): Record<string, st
   return { PATH: commandPath(), ...env };
 }
 
-/** Runs argv to completion; rejects with ExecError on a non-zero exit or timeout. */
+/** Reads a stream to its end or until stop resolves; fails past limit bytes. */
+async function readBounded(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  stop: Promise<void>,
+  onOverflow: () => void,
+): Promise<{ bytes: Uint8Array; overflow: boolean }> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let overflow = false;
+  const stopped = stop.then(() => "stop" as const);
+  try {
+    for (;;) {
+      const next = await Promise.race([reader.read(), stopped]);
+      if (next === "stop" || next.done) break;
+      size += next.value.length;
+      if (size > limit) {
+        overflow = true;
+        onOverflow();
+        break;
+      }
+      chunks.push(next.value);
+    }
+  } finally {
+    // Closes our end: a writer still holding the pipe can no longer make us wait.
+    reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(Math.min(size, limit));
+  let off = 0;
+  for (const c of chunks) {
+    bytes.set(c, off);
+    off += c.length;
+  }
+  return { bytes, overflow };
+}
+
+function signalGroup(pgid: number, signal: Deno.Signal): void {
+  try {
+    Deno.kill(-pgid, signal);
+  } catch {
+    // The whole group is gone already.
+  }
+}
+
+/**
+ * Runs argv to completion; rejects with ExecError on a non-zero exit, a
+ * timeout or too much output. The command runs in its own session and
+ * process group: at the deadline the group gets SIGTERM, then SIGKILL, and
+ * pipes still held by anything that escaped the group are abandoned.
+ */
 export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunOutput> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const signal = AbortSignal.timeout(timeoutMs);
+  const limit = opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
   const started = performance.now();
   let child: Deno.ChildProcess;
   try {
@@ -62,28 +121,55 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
       stderr: "piped",
       clearEnv: true,
       env: environment(opts.env),
-      signal,
+      detached: true,
     }).spawn();
   } catch (err) {
     throw new ExecError(argv, null, "", "", `cannot start: ${(err as Error).message}`);
   }
-  if (opts.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    // A command that exits without reading its stdin must not fail the write.
-    await writer.write(new TextEncoder().encode(opts.stdin)).catch(() => {});
-    await writer.close().catch(() => {});
+  let timedOut = false;
+  let stopReading!: () => void;
+  const readingStopped = new Promise<void>((resolve) => stopReading = resolve);
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const kill = () => signalGroup(child.pid, "SIGKILL");
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    signalGroup(child.pid, "SIGTERM");
+    timers.push(setTimeout(() => {
+      kill();
+      timers.push(setTimeout(stopReading, PIPE_GRACE_MS));
+    }, KILL_GRACE_MS));
+  }, timeoutMs);
+  try {
+    if (opts.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      // A command that exits without reading its stdin must not fail the write.
+      await writer.write(new TextEncoder().encode(opts.stdin)).catch(() => {});
+      await writer.close().catch(() => {});
+    }
+    const [status, out, err] = await Promise.all([
+      child.status,
+      readBounded(child.stdout, limit, readingStopped, kill),
+      readBounded(child.stderr, limit, readingStopped, kill),
+    ]);
+    const stdout = decoder.decode(out.bytes);
+    const stderr = decoder.decode(err.bytes);
+    log.debug(
+      `${(performance.now() - started).toFixed(1)} ms, exit ${status.code}: ${argv.join(" ")}`,
+    );
+    if (timedOut) {
+      throw new ExecError(argv, null, stdout, stderr, `timed out after ${timeoutMs} ms`);
+    }
+    if (out.overflow || err.overflow) {
+      throw new ExecError(argv, null, "", "", `printed more than ${limit} bytes`);
+    }
+    if (!status.success) {
+      throw new ExecError(argv, status.code, stdout, stderr, `exited with code ${status.code}`);
+    }
+    return { stdout, stderr };
+  } finally {
+    clearTimeout(deadline);
+    for (const t of timers) clearTimeout(t);
   }
-  const out = await child.output();
-  const stdout = decoder.decode(out.stdout);
-  const stderr = decoder.decode(out.stderr);
-  log.debug(`${(performance.now() - started).toFixed(1)} ms, exit ${out.code}: ${argv.join(" ")}`);
-  if (signal.aborted) {
-    throw new ExecError(argv, null, stdout, stderr, `timed out after ${timeoutMs} ms`);
-  }
-  if (!out.success) {
-    throw new ExecError(argv, out.code, stdout, stderr, `exited with code ${out.code}`);
-  }
-  return { stdout, stderr };
 }
 
 /** Runs argv and returns whether it succeeded; for best-effort cleanup. */
@@ -104,18 +190,19 @@ export async function tryRun(argv: readonly string[], opts: RunOptions = {}): Pr
 export function spawnDaemon(
   argv: readonly string[],
   env: Record<string, string>,
+  cwd: string,
 ): Deno.ChildProcess {
   try {
-    const child = new Deno.Command(argv[0], {
+    return new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdin: "null",
       stdout: "null",
       stderr: "null",
       clearEnv: true,
       env: environment(env),
+      cwd,
       detached: true,
     }).spawn();
-    return child;
   } catch (err) {
     throw new ExecError(argv, null, "", "", `cannot start: ${(err as Error).message}`);
   }

@@ -2,8 +2,10 @@
 
 import { parseArgs } from "node:util";
 import { CniError } from "../cni/errors.ts";
-import { type NetConf, parseNetConf, readPsk, redacted } from "../config/load.ts";
-import { hubAddressing, hubStrongswanConf, hubSwanctlConf } from "../ipsec/config.ts";
+import { type NetConf, parseNetConf, redacted } from "../config/load.ts";
+import { readPsk } from "../config/psk.ts";
+import { ensureDirectory, writeFileAtomic } from "../fs.ts";
+import { hubAddressing, hubStrongswanConf, hubSwanctlConf, pathProblem } from "../ipsec/config.ts";
 import { resolveDatapath } from "../ipsec/datapath.ts";
 import { type Datapath, DATAPATHS } from "../config/schema.ts";
 import { about } from "../version.ts";
@@ -50,9 +52,22 @@ function normalised(conf: NetConf): Record<string, unknown> {
   return { ...redacted(raw), ...rest, vpn };
 }
 
+/** A path option, checked before anything is written (it goes into strongswan.conf). */
+function pathOption(
+  values: Record<string, unknown>,
+  name: string,
+  fallback: string,
+  socket = false,
+): string {
+  const value = (values[name] as string | undefined) ?? fallback;
+  const problem = pathProblem(value, socket);
+  if (problem) throw new UsageError(`--${name} ${JSON.stringify(value)} ${problem}`);
+  return value;
+}
+
 async function serverConfig(conf: NetConf, values: Record<string, unknown>): Promise<string> {
-  const out = values.out as string | undefined;
-  if (!out) throw new UsageError("server-config needs --out DIR");
+  if (!values.out) throw new UsageError("server-config needs --out DIR");
+  const out = pathOption(values, "out", "");
   const wanted = (values.datapath as string | undefined) ?? conf.vpn.datapath;
   if (!(DATAPATHS as readonly string[]).includes(wanted)) {
     throw new UsageError(`--datapath must be one of ${DATAPATHS.join(", ")}`);
@@ -60,16 +75,12 @@ async function serverConfig(conf: NetConf, values: Record<string, unknown>): Pro
   const datapath = await resolveDatapath(wanted as Datapath);
   const psk = await readPsk(conf.vpn);
   const files = {
-    viciSocket: (values["vici-socket"] as string | undefined) ?? "/var/run/charon.vici",
-    logFile: (values.log as string | undefined) ?? "/var/log/strongswan-hub.log",
+    viciSocket: pathOption(values, "vici-socket", "/var/run/charon.vici", true),
+    logFile: pathOption(values, "log", "/var/log/strongswan-hub.log"),
   };
-  await Deno.mkdir(out, { recursive: true, mode: 0o700 });
-  await Deno.writeTextFile(`${out}/strongswan.conf`, hubStrongswanConf(datapath, files), {
-    mode: 0o644,
-  });
-  await Deno.writeTextFile(`${out}/swanctl.conf`, hubSwanctlConf(conf, psk), { mode: 0o600 });
-  // writeTextFile's mode applies only to new files.
-  await Deno.chmod(`${out}/swanctl.conf`, 0o600);
+  await ensureDirectory(out, 0o700);
+  await writeFileAtomic(`${out}/strongswan.conf`, hubStrongswanConf(datapath, files), 0o644);
+  await writeFileAtomic(`${out}/swanctl.conf`, hubSwanctlConf(conf, psk), 0o600);
   const { hubAddress } = hubAddressing(conf.vpn.virtualSubnet);
   return `wrote ${out}/strongswan.conf and ${out}/swanctl.conf (datapath ${datapath})
 On the hub, as root:

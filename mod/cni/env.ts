@@ -1,5 +1,6 @@
 /** The CNI_* environment: which variables each command needs, and their checks. */
 
+import { hasBatchSyntax } from "../net/ipbatch.ts";
 import { CniError, Code } from "./errors.ts";
 
 export const COMMANDS = ["ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"] as const;
@@ -14,6 +15,13 @@ export interface CniEnv {
   /** Directories to look for plugins in (CNI_PATH, split). */
   path: string[];
   args: Record<string, string>;
+  /** K8S_POD_NAMESPACE and K8S_POD_NAME from CNI_ARGS, when both are valid Kubernetes names. */
+  pod?: PodRef;
+}
+
+export interface PodRef {
+  namespace: string;
+  name: string;
 }
 
 /** Which attachment a step is about: the runtime's, or (for GC) a stale one. */
@@ -21,16 +29,31 @@ export type AttachmentTarget = Pick<CniEnv, "containerId" | "ifname" | "netns">;
 
 // From the spec: a container ID is alphanumerics plus _ . - and not empty.
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
-// Leaves room in a state directory name (container ID, a dot, the interface).
-const MAX_CONTAINER_ID = 200;
+// Runtimes use 64 hex digits; the IKE identity must stay short (DHCP client ids).
+const MAX_CONTAINER_ID = 128;
 const IFNAMSIZ = 16;
+/** Interface names reach `ip -batch` and strongswan.conf: only characters neither can misread. */
+const INTERFACE_NAME = /^[A-Za-z0-9_.\-]+$/;
+/** A Kubernetes namespace or pod name (DNS-1123 subdomain). */
+const K8S_NAME = /^[a-z0-9]([a-z0-9.\-]{0,251}[a-z0-9])?$/;
 
-/** Checks an interface name the way the kernel and the reference plugins do. */
+/** Checks an interface name: the kernel's length limit, and only [A-Za-z0-9_.-]. */
 export function interfaceNameProblem(name: string): string | undefined {
   if (name === "") return "is empty";
   if (name.length >= IFNAMSIZ) return `is longer than ${IFNAMSIZ - 1} characters`;
   if (name === "." || name === "..") return "is . or ..";
-  if (/[/:\s]/.test(name)) return "contains '/', ':' or white space";
+  if (!INTERFACE_NAME.test(name)) return "may hold only letters, digits, '_', '.' and '-'";
+  return undefined;
+}
+
+/** Checks a network namespace path before it reaches nsenter and `ip -batch`. */
+export function netnsPathProblem(path: string): string | undefined {
+  if (!path.startsWith("/")) return "must be an absolute path";
+  // It reaches `ip -batch` (the veth's peer netns).
+  if (hasBatchSyntax(path)) {
+    return "must not hold quotes, backslashes, '#', white space or control characters";
+  }
+  if (path.length > 4096) return "is longer than 4096 characters";
   return undefined;
 }
 
@@ -78,7 +101,9 @@ export function parseEnv(get: (name: string) => string | undefined): CniEnv {
   if (containerId !== "") {
     if (!CONTAINER_ID.test(containerId)) {
       throw bad(
-        `CNI_CONTAINERID "${containerId}" must start with a letter or digit and hold only letters, digits, _ . -`,
+        `CNI_CONTAINERID ${
+          JSON.stringify(containerId.slice(0, 80))
+        } must start with a letter or digit and hold only letters, digits, _ . -`,
       );
     }
     if (containerId.length > MAX_CONTAINER_ID) {
@@ -86,16 +111,33 @@ export function parseEnv(get: (name: string) => string | undefined): CniEnv {
     }
   }
   const netns = value("CNI_NETNS", needs.netns);
-  // It is handed to `ip -batch`, which splits on white space.
-  if (netns !== "" && (!netns.startsWith("/") || /\s/.test(netns))) {
-    throw bad(`CNI_NETNS "${netns}" must be an absolute path without white space`);
+  if (netns !== "") {
+    const problem = netnsPathProblem(netns);
+    if (problem) throw bad(`CNI_NETNS ${JSON.stringify(netns.slice(0, 200))} ${problem}`);
   }
   const ifname = value("CNI_IFNAME", needs.ifname);
   if (ifname !== "") {
     const problem = interfaceNameProblem(ifname);
-    if (problem) throw bad(`CNI_IFNAME "${ifname}" ${problem}`);
+    if (problem) throw bad(`CNI_IFNAME ${JSON.stringify(ifname.slice(0, 40))} ${problem}`);
   }
   const path = value("CNI_PATH", needs.path).split(":").filter((p) => p !== "");
   const args = parseCniArgs(get("CNI_ARGS") ?? "");
-  return { command: command as Command, containerId, netns, ifname, path, args };
+  const pod = podRef(args);
+  return {
+    command: command as Command,
+    containerId,
+    netns,
+    ifname,
+    path,
+    args,
+    ...(pod ? { pod } : {}),
+  };
+}
+
+/** The pod's namespace and name, if the runtime passed both and both are valid names. */
+function podRef(args: Record<string, string>): PodRef | undefined {
+  const namespace = args.K8S_POD_NAMESPACE;
+  const name = args.K8S_POD_NAME;
+  if (!namespace || !name || !K8S_NAME.test(namespace) || !K8S_NAME.test(name)) return undefined;
+  return { namespace, name };
 }

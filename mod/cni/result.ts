@@ -4,7 +4,8 @@
  * any version's result (an IPAM plugin's answer, a prevResult).
  */
 
-import { CniError, Code } from "./errors.ts";
+import { CniError, Code, type CodeValue } from "./errors.ts";
+import { parseIp, parseIpCidr } from "../net/cidr.ts";
 import { resultFamily } from "./version.ts";
 
 export interface Interface {
@@ -81,69 +82,143 @@ export function encodeResult(result: Result, cniVersion: string): Record<string,
   return out;
 }
 
-function undecodable(what: string, detail: string): CniError {
-  return new CniError(Code.DecodeFailed, `cannot decode ${what}: ${detail}`);
-}
+/**
+ * Reads a result field by field. Addresses, gateways and routes are parsed
+ * as what they claim to be and kept as the canonical text printed from the
+ * parsed value: nothing else an IPAM plugin prints can reach `ip -batch`.
+ */
+class Decoder {
+  constructor(readonly what: string, readonly code: CodeValue) {}
 
-function asObject(v: unknown, what: string): Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    throw undecodable(what, "not a JSON object");
+  fail(field: string, problem: string): never {
+    throw new CniError(this.code, `${this.what}: ${field} ${problem}`);
   }
-  return v as Record<string, unknown>;
+
+  object(v: unknown, field: string): Record<string, unknown> {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      this.fail(field, "is not a JSON object");
+    }
+    return v as Record<string, unknown>;
+  }
+
+  list(v: unknown, field: string): unknown[] {
+    if (!Array.isArray(v)) this.fail(field, "is not a list");
+    return v;
+  }
+
+  string(v: unknown, field: string): string {
+    if (typeof v !== "string") this.fail(field, "is not a string");
+    return v;
+  }
+
+  strings(v: unknown, field: string): string[] {
+    return this.list(v, field).map((s, i) => this.string(s, `${field}[${i}]`));
+  }
+
+  /** Quoted and cut short: a hostile value is shown, never acted on. */
+  #shown(v: string): string {
+    return JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v);
+  }
+
+  cidr(v: unknown, field: string): string {
+    const text = this.string(v, field);
+    const parsed = parseIpCidr(text);
+    if (!parsed) this.fail(field, `${this.#shown(text)} is not an IP address with a prefix`);
+    return parsed.text;
+  }
+
+  ip(v: unknown, field: string): string {
+    const text = this.string(v, field);
+    const parsed = parseIp(text);
+    if (!parsed) this.fail(field, `${this.#shown(text)} is not an IP address`);
+    return parsed.text;
+  }
+
+  routes(v: unknown, field: string): Route[] {
+    if (v === undefined) return [];
+    return this.list(v, field).map((r, i) => {
+      const o = this.object(r, `${field}[${i}]`);
+      const dst = this.cidr(o.dst, `${field}[${i}].dst`);
+      return o.gw === undefined || o.gw === "" ? { dst } : {
+        dst,
+        gw: this.ip(o.gw, `${field}[${i}].gw`),
+      };
+    });
+  }
+
+  dns(v: unknown): Dns {
+    const o = this.object(v, "dns");
+    const dns: Dns = {};
+    if (o.nameservers !== undefined) {
+      dns.nameservers = this.strings(o.nameservers, "dns.nameservers");
+    }
+    if (o.domain !== undefined) dns.domain = this.string(o.domain, "dns.domain");
+    if (o.search !== undefined) dns.search = this.strings(o.search, "dns.search");
+    if (o.options !== undefined) dns.options = this.strings(o.options, "dns.options");
+    return dns;
+  }
+
+  ipConfig(address: unknown, gateway: unknown, field: string): IpConfig {
+    const ip: IpConfig = { address: this.cidr(address, `${field}.address`) };
+    if (gateway !== undefined && gateway !== "") {
+      ip.gateway = this.ip(gateway, `${field}.gateway`);
+    }
+    return ip;
+  }
 }
 
-function asString(v: unknown, what: string): string {
-  if (typeof v !== "string") throw undecodable(what, "expected a string");
-  return v;
-}
-
-function decodeRoutes(v: unknown, what: string): Route[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) throw undecodable(what, "routes is not a list");
-  return v.map((r) => {
-    const o = asObject(r, what);
-    return { dst: asString(o.dst, what), ...(o.gw ? { gw: asString(o.gw, what) } : {}) };
-  });
-}
-
-/** Reads a result of any supported version (what an IPAM plugin printed, a prevResult). */
-export function decodeResult(raw: unknown, cniVersion: string, what = "result"): Result {
-  const o = asObject(raw, what);
+/**
+ * Reads a result of any supported version (what an IPAM plugin printed, a
+ * prevResult). A malformed one is a CniError with the given code, naming the
+ * field.
+ */
+export function decodeResult(
+  raw: unknown,
+  cniVersion: string,
+  what = "result",
+  code: CodeValue = Code.DecodeFailed,
+): Result {
+  const d = new Decoder(what, code);
+  const o = d.object(raw, "the result");
   const version = typeof o.cniVersion === "string" && o.cniVersion !== ""
     ? o.cniVersion
     : cniVersion;
   const result = emptyResult();
-  if (o.dns !== undefined) result.dns = asObject(o.dns, what) as Dns;
+  if (o.dns !== undefined) result.dns = d.dns(o.dns);
   if (resultFamily(version) === "0.2" && o.ips === undefined) {
     for (const key of ["ip4", "ip6"]) {
       if (o[key] === undefined) continue;
-      const ipc = asObject(o[key], what);
-      result.ips.push({
-        address: asString(ipc.ip, what),
-        ...(ipc.gateway ? { gateway: asString(ipc.gateway, what) } : {}),
-      });
-      result.routes.push(...decodeRoutes(ipc.routes, what));
+      const ipc = d.object(o[key], key);
+      result.ips.push(d.ipConfig(ipc.ip, ipc.gateway, key));
+      result.routes.push(...d.routes(ipc.routes, `${key}.routes`));
     }
     return result;
   }
   if (o.interfaces !== undefined) {
-    if (!Array.isArray(o.interfaces)) throw undecodable(what, "interfaces is not a list");
-    result.interfaces = o.interfaces.map((i) => {
-      const io = asObject(i, what);
-      return { ...io, name: asString(io.name, what) } as Interface;
+    result.interfaces = d.list(o.interfaces, "interfaces").map((i, n) => {
+      const io = d.object(i, `interfaces[${n}]`);
+      const iface: Interface = { name: d.string(io.name, `interfaces[${n}].name`) };
+      if (io.mac !== undefined) iface.mac = d.string(io.mac, `interfaces[${n}].mac`);
+      if (io.mtu !== undefined && typeof io.mtu === "number") iface.mtu = io.mtu;
+      if (io.sandbox !== undefined) {
+        iface.sandbox = d.string(io.sandbox, `interfaces[${n}].sandbox`);
+      }
+      return iface;
     });
   }
   if (o.ips !== undefined) {
-    if (!Array.isArray(o.ips)) throw undecodable(what, "ips is not a list");
-    result.ips = o.ips.map((i) => {
-      const io = asObject(i, what);
-      return {
-        address: asString(io.address, what),
-        ...(io.gateway ? { gateway: asString(io.gateway, what) } : {}),
-        ...(typeof io.interface === "number" ? { interface: io.interface } : {}),
-      };
+    result.ips = d.list(o.ips, "ips").map((i, n) => {
+      const io = d.object(i, `ips[${n}]`);
+      const ip = d.ipConfig(io.address, io.gateway, `ips[${n}]`);
+      if (io.interface !== undefined) {
+        if (!Number.isInteger(io.interface) || (io.interface as number) < 0) {
+          d.fail(`ips[${n}].interface`, "is not an interface index");
+        }
+        ip.interface = io.interface as number;
+      }
+      return ip;
     });
   }
-  result.routes = decodeRoutes(o.routes, what);
+  result.routes = d.routes(o.routes, "routes");
   return result;
 }

@@ -47,9 +47,12 @@ function validAttachments(raw: Record<string, unknown>): Attachment[] {
   });
 }
 
+/** stdin as read (main.ts bounds its size and the wait for it), or why it could not be. */
+export type Stdin = string | { error: string };
+
 export async function dispatch(
   getEnv: (name: string) => string | undefined,
-  stdin: string,
+  stdin: Stdin,
   handlers: Handlers,
 ): Promise<Outcome> {
   let cniVersion = LATEST_VERSION;
@@ -63,6 +66,9 @@ export async function dispatch(
         }),
         exitCode: 0,
       };
+    }
+    if (typeof stdin !== "string") {
+      throw new CniError(Code.IoFailure, `cannot read the network configuration: ${stdin.error}`);
     }
     const conf = await parseNetConf(stdin);
     cniVersion = conf.cniVersion;

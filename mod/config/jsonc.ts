@@ -30,7 +30,9 @@ export async function parseJsonc(text: string, source = "network configuration")
   const value = parse(text, errors, { allowTrailingComma: true, disallowComments: false });
   if (errors.length > 0) {
     const { line, column } = lineAndColumn(text, errors[0].offset);
-    const what = printParseErrorCode(errors[0].error);
+    const what = text[errors[0].offset] === "#"
+      ? "a '#' comment (only // and /* */ comments are allowed)"
+      : printParseErrorCode(errors[0].error);
     throw new CniError(
       Code.DecodeFailed,
       `${source} is not valid JSON: ${what} at line ${line}, column ${column}`,

@@ -3,12 +3,15 @@
 import { CniError, Code } from "../cni/errors.ts";
 import type { Dns } from "../cni/result.ts";
 import { isSupported, SUPPORTED_VERSIONS, VERSION_WHEN_ABSENT } from "../cni/version.ts";
+import { describeIssues, type Path } from "./issues.ts";
 import { parseJsonc } from "./jsonc.ts";
 import { type Datapath, netConfSchema } from "./schema.ts";
 import { Secret } from "./secret.ts";
 
 export interface Vpn {
   serverIP: string;
+  /** What the hub must authenticate as (serverIP unless set). */
+  serverIdentity: string;
   virtualSubnet: string;
   hostSubnet: string;
   /** The inline PSK; absent when it comes from pskFile (read by readPsk, on ADD only). */
@@ -33,20 +36,23 @@ export interface NetConf {
   hairpinMode: boolean;
   promiscMode: boolean;
   ipam: { type: string; [key: string]: unknown };
+  /** Seconds the IPAM plugin may run. */
+  ipamTimeout: number;
   dns?: Dns;
   prevResult?: unknown;
   /** The parsed document, for what is passed on (IPAM input, render). */
   raw: Record<string, unknown>;
 }
 
-/** Every schema problem, one per line, each named by its path. No values are echoed. */
-function describeIssues(issues: { path: PropertyKey[]; message: string }[]): string {
-  return issues
-    .map((i) => `${i.path.length ? i.path.map(String).join(".") : "(top level)"}: ${i.message}`)
-    .join("; ");
-}
-
-export function validateNetConf(value: unknown): NetConf {
+/**
+ * The config as the plugin uses it (code 1 for an unknown version, 7 for
+ * anything else wrong). locate, given by the CLI, adds where in the file
+ * each bad field is.
+ */
+export function validateNetConf(
+  value: unknown,
+  locate?: (path: Path) => string | undefined,
+): NetConf {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new CniError(Code.DecodeFailed, "network configuration must be a JSON object");
   }
@@ -55,14 +61,15 @@ export function validateNetConf(value: unknown): NetConf {
     if (!isSupported(raw.cniVersion)) {
       throw new CniError(
         Code.IncompatibleVersion,
-        `cniVersion ${raw.cniVersion} is not supported`,
-        `supported versions: ${SUPPORTED_VERSIONS.join(", ")}`,
+        `cniVersion ${raw.cniVersion} is not supported; use one of ${
+          SUPPORTED_VERSIONS.join(", ")
+        }`,
       );
     }
   }
   const parsed = netConfSchema.safeParse(raw);
   if (!parsed.success) {
-    const details = describeIssues(parsed.error.issues);
+    const details = describeIssues(parsed.error.issues, value, locate);
     throw new CniError(Code.InvalidConfig, `invalid network configuration: ${details}`);
   }
   const c = parsed.data;
@@ -73,6 +80,7 @@ export function validateNetConf(value: unknown): NetConf {
     type: c.type,
     vpn: {
       serverIP: c.vpn.serverIP,
+      serverIdentity: c.vpn.serverIdentity ?? c.vpn.serverIP,
       virtualSubnet: c.vpn.virtualSubnet,
       hostSubnet: c.vpn.hostSubnet,
       ...(inline !== undefined ? { psk: new Secret(inline) } : {}),
@@ -90,6 +98,7 @@ export function validateNetConf(value: unknown): NetConf {
     hairpinMode: c.hairpinMode,
     promiscMode: c.promiscMode,
     ipam: c.ipam,
+    ipamTimeout: c.ipamTimeout,
     ...(c.dns !== undefined ? { dns: c.dns } : {}),
     ...(c.prevResult !== undefined ? { prevResult: c.prevResult } : {}),
     raw,
@@ -98,31 +107,6 @@ export function validateNetConf(value: unknown): NetConf {
 
 export async function parseNetConf(text: string): Promise<NetConf> {
   return validateNetConf(await parseJsonc(text));
-}
-
-/** The PSK, inline or from pskFile, which must be a regular file only root can read. */
-export async function readPsk(vpn: Vpn): Promise<Secret> {
-  if (vpn.psk) return vpn.psk;
-  const file = vpn.pskFile!;
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(file);
-  } catch (err) {
-    throw new CniError(Code.InvalidConfig, `vpn.pskFile ${file} cannot be read`, String(err));
-  }
-  if (!info.isFile) throw new CniError(Code.InvalidConfig, `vpn.pskFile ${file} is not a file`);
-  if (info.mode !== null && (info.mode & 0o077) !== 0) {
-    throw new CniError(
-      Code.InvalidConfig,
-      `vpn.pskFile ${file} is readable by group or others; chmod 600 it`,
-    );
-  }
-  if (info.uid !== null && info.uid !== 0) {
-    throw new CniError(Code.InvalidConfig, `vpn.pskFile ${file} must be owned by root`);
-  }
-  const psk = (await Deno.readTextFile(file)).trim();
-  if (psk === "") throw new CniError(Code.InvalidConfig, `vpn.pskFile ${file} is empty`);
-  return new Secret(psk);
 }
 
 /** The document with the PSK masked, for printing. */

@@ -6,6 +6,7 @@
 import type { NetConf } from "../config/load.ts";
 import type { Secret } from "../config/secret.ts";
 import { broadcastOf, formatIPv4, networkOf, parseCidr } from "../net/cidr.ts";
+import { DAEMON_GROUP, DAEMON_USER } from "./daemon.ts";
 import type { ViciMessage } from "./vici.ts";
 
 /** The kernel datapath uses XFRM; userspace uses kernel-libipsec's TUN device. */
@@ -16,7 +17,7 @@ export const ESP_PROPOSAL = "aes256gcm16";
 /** Names of the pod's IKE_SA and CHILD_SA in its own daemon. */
 export const CONNECTION = "hub";
 /** Marks charon's own packets (IKE, UDP-encapsulated ESP) so they skip the tunnel's routes. */
-const IKE_FWMARK = "0x42";
+export const IKE_FWMARK = "0x42";
 /** The hub's dead peer detection: how soon the lease of a vanished pod is reclaimed. */
 export const HUB_DPD_DELAY = "30s";
 
@@ -35,6 +36,32 @@ export interface DaemonFiles {
   logFile: string;
 }
 
+/** Characters a path may have to be written into strongswan.conf unquoted. */
+const SAFE_PATH = /^\/[A-Za-z0-9_.,+@=:\/\-]*$/;
+/** The kernel's limit on a unix socket path (sun_path), with its terminating NUL. */
+export const MAX_SOCKET_PATH = 107;
+
+/** Why path cannot go into a strongswan.conf (or a socket), if it cannot. */
+export function pathProblem(path: string, socket = false): string | undefined {
+  if (!SAFE_PATH.test(path) || path.includes("/../") || path.endsWith("/..")) {
+    return "must be an absolute path of letters, digits and _ . , + @ = : / - only";
+  }
+  if (socket && path.length > MAX_SOCKET_PATH) {
+    return `is longer than the ${MAX_SOCKET_PATH} bytes a unix socket path may have`;
+  }
+  return undefined;
+}
+
+function safePath(path: string, socket = false): string {
+  const problem = pathProblem(path, socket);
+  if (problem) {
+    throw new Error(
+      `refusing to write ${JSON.stringify(path)} into strongswan.conf: it ${problem}`,
+    );
+  }
+  return path;
+}
+
 /** A strongswan.conf: the explicit plugin list, its own vici socket and log file. */
 function charonConf(
   header: string,
@@ -50,7 +77,7 @@ charon {
   load = ${pluginList(datapath)}
 ${indent(extra.settings, "  ")}  plugins {
     vici {
-      socket = unix://${files.viciSocket}
+      socket = unix://${safePath(files.viciSocket, true)}
     }
     kernel-libipsec {
       allow_peer_ts = yes
@@ -58,7 +85,7 @@ ${indent(extra.settings, "  ")}  plugins {
 ${indent(extra.plugins, "    ")}  }
   filelog {
     log {
-      path = ${files.logFile}
+      path = ${safePath(files.logFile)}
       time_format = %F %T
       default = 1
       flush_line = yes
@@ -79,7 +106,15 @@ export function podStrongswanConf(
     datapath,
     files,
     {
-      settings: datapath === "kernel" ? [`install_virtual_ip_on = ${ifname}`] : [],
+      settings: [
+        ...(datapath === "kernel" ? [`install_virtual_ip_on = ${ifname}`] : []),
+        // Pods only initiate: random local ports let two attachments' daemons share a pod.
+        "port = 0",
+        "port_nat_t = 0",
+        // Root is dropped once the sockets and the TUN device exist (only CAP_NET_ADMIN stays).
+        `user = ${DAEMON_USER}`,
+        `group = ${DAEMON_GROUP}`,
+      ],
       plugins: [
         "socket-default {",
         `  fwmark = ${IKE_FWMARK}`,
@@ -103,7 +138,8 @@ export function podConnection(conf: NetConf, identity: string): ViciMessage {
       // The virtual IP moves to the pod's interface; MOBIKE must not take it for a new path.
       mobike: "no",
       local: { auth: "psk", id: identity },
-      remote: { auth: "psk" },
+      // Every node holds the PSK: the hub must also prove it is the hub.
+      remote: { auth: "psk", id: conf.vpn.serverIdentity },
       children: {
         [CONNECTION]: {
           remote_ts: [conf.vpn.virtualSubnet, conf.vpn.hostSubnet],
@@ -144,7 +180,7 @@ connections {
     dpd_delay = ${HUB_DPD_DELAY}
     local {
       auth = psk
-      id = ${conf.vpn.serverIP}
+      id = ${conf.vpn.serverIdentity}
     }
     remote {
       auth = psk

@@ -10,6 +10,24 @@ import { inNetns, spawnDaemon } from "../exec.ts";
 import { ViciClient } from "./vici.ts";
 
 export const CHARON = "/usr/lib/ipsec/charon";
+/**
+ * charon drops root for this user once its sockets and TUN device exist,
+ * keeping only CAP_NET_ADMIN. Debian's strongswan-starter (a dependency of
+ * strongswan-charon) creates it; its primary group is nogroup.
+ */
+export const DAEMON_USER = "strongswan";
+export const DAEMON_GROUP = "nogroup";
+
+/** The uid of a user in /etc/passwd, if there is one. */
+export async function uidOf(user: string): Promise<number | undefined> {
+  try {
+    const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
+      .find((l) => l.startsWith(`${user}:`));
+    return line ? Number(line.split(":")[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Makes what charon writes root-only, bind-mounts the daemon's own directory
@@ -33,6 +51,15 @@ export interface DaemonId {
   pid: number;
   /** From /proc/PID/stat: with the pid, names one process for the life of the boot. */
   startTime: string;
+  /** The boot it ran in: after a reboot the same pid and start time can name another process. */
+  bootId: string;
+}
+
+let cachedBootId: string | undefined;
+
+export async function bootId(): Promise<string> {
+  cachedBootId ??= (await Deno.readTextFile("/proc/sys/kernel/random/boot_id")).trim();
+  return cachedBootId;
 }
 
 export function daemonPaths(dir: string): DaemonPaths {
@@ -66,6 +93,11 @@ interface ProcStat {
   startTime: string;
 }
 
+/** The environment entry that marks every process of one attachment's daemon, from launch to charon. */
+function settingsMarker(paths: DaemonPaths): string {
+  return `STRONGSWAN_CONF=${paths.confFile}`;
+}
+
 async function procStat(pid: number): Promise<ProcStat | undefined> {
   try {
     const text = await Deno.readTextFile(`/proc/${pid}/stat`);
@@ -77,16 +109,48 @@ async function procStat(pid: number): Promise<ProcStat | undefined> {
   }
 }
 
-/** Whether the pid still is the daemon we started (not a reused pid, not a zombie). */
-export async function isOurDaemon(id: DaemonId): Promise<boolean> {
-  const stat = await procStat(id.pid);
-  if (!stat || stat.state === "Z" || stat.startTime !== id.startTime) return false;
+async function isLaunchChain(pid: number): Promise<boolean> {
   try {
-    const exe = await Deno.readLink(`/proc/${id.pid}/exe`);
+    const exe = await Deno.readLink(`/proc/${pid}/exe`);
     return LAUNCH_CHAIN.includes(exe.split("/").pop()!);
   } catch {
     return false;
   }
+}
+
+/** Whether the pid still is the daemon we started (same boot, not a reused pid, not a zombie). */
+export async function isOurDaemon(id: DaemonId): Promise<boolean> {
+  if (id.bootId !== await bootId()) return false;
+  const stat = await procStat(id.pid);
+  if (!stat || stat.state === "Z" || stat.startTime !== id.startTime) return false;
+  return await isLaunchChain(id.pid);
+}
+
+/**
+ * The daemon of a state directory whose record has no pid (ADD killed
+ * between the spawn and the record): the root process, at any stage of its
+ * launch, whose environment names this directory's settings.
+ */
+export async function findDaemon(paths: DaemonPaths): Promise<DaemonId | undefined> {
+  const marker = settingsMarker(paths);
+  const owners = new Set([0, await uidOf(DAEMON_USER)]);
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const pid = Number(entry.name);
+    try {
+      const environ = await Deno.readTextFile(`/proc/${pid}/environ`);
+      if (!environ.split("\0").includes(marker)) continue;
+      const status = await Deno.readTextFile(`/proc/${pid}/status`);
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+      // The launcher runs as root, charon as DAEMON_USER: only root can make either.
+      if (!owners.has(uid) || !(await isLaunchChain(pid))) continue;
+      const id = await daemonId(pid);
+      if (id) return id;
+    } catch {
+      // Gone meanwhile, or a kernel thread.
+    }
+  }
+  return undefined;
 }
 
 export interface StartedDaemon {
@@ -95,25 +159,37 @@ export interface StartedDaemon {
   exited: Promise<Deno.CommandStatus>;
 }
 
-/** The pid's identity (pid and start time), if it is running. */
+/** The pid's identity (pid, start time, boot), if it is running. */
 export async function daemonId(pid: number): Promise<DaemonId | undefined> {
   const stat = await procStat(pid);
-  return stat && stat.state !== "Z" ? { pid, startTime: stat.startTime } : undefined;
+  return stat && stat.state !== "Z"
+    ? { pid, startTime: stat.startTime, bootId: await bootId() }
+    : undefined;
 }
 
-/** Starts charon on the settings already in paths.confFile; returns at once (readiness: connectVici). */
+/**
+ * Starts charon on the settings already in paths.confFile, in its own
+ * directory (not the runtime's); returns at once (readiness: connectVici).
+ */
 export async function launchDaemon(netns: string, paths: DaemonPaths): Promise<StartedDaemon> {
   await Deno.mkdir(paths.runDir, { recursive: true, mode: 0o700 });
   let child: Deno.ChildProcess;
   try {
-    child = spawnDaemon(daemonArgv(netns, paths), { STRONGSWAN_CONF: paths.confFile });
+    child = spawnDaemon(
+      daemonArgv(netns, paths),
+      { STRONGSWAN_CONF: paths.confFile },
+      paths.dir,
+    );
   } catch (err) {
     throw new CniError(Code.DaemonFailed, "cannot start charon", (err as Error).message);
   }
   // The plugin may exit while the daemon runs on.
   child.unref();
   const stat = await procStat(child.pid);
-  return { id: { pid: child.pid, startTime: stat?.startTime ?? "" }, exited: child.status };
+  return {
+    id: { pid: child.pid, startTime: stat?.startTime ?? "", bootId: await bootId() },
+    exited: child.status,
+  };
 }
 
 /** Writes the settings (0600) and starts the daemon. */

@@ -3,25 +3,32 @@
 import { CniError, Code } from "../cni/errors.ts";
 import type { NetConf } from "../config/load.ts";
 import type { Secret } from "../config/secret.ts";
-import { CONNECTION, ESP_PROPOSAL, podConnection } from "./config.ts";
+import { broadcastOf, contains, formatIPv4, networkOf, parseCidr, parseIPv4 } from "../net/cidr.ts";
+import { CONNECTION, ESP_PROPOSAL, hubAddressing, podConnection } from "./config.ts";
 import { assertSuccess, ViciClient, type ViciMessage } from "./vici.ts";
 
 /** Extra time vici gets beyond its own timeout before the plugin gives up on it. */
 const VICI_GRACE_MS = 2000;
+/** How long the hub may take to answer a DELETE at DEL. */
+const TERMINATE_TIMEOUT_MS = 2000;
 
 /** A CNI error that says why the tunnel did not come up (pure). */
 export function classifyFailure(
   errmsg: string,
   log: string[],
-  serverIP: string,
-  timeoutSec: number,
+  vpn: { serverIP: string; serverIdentity: string; timeout: number },
 ): CniError {
+  const { serverIP, serverIdentity, timeout: timeoutSec } = vpn;
   const all = [errmsg, ...log].join("\n");
   const details = all.trim();
-  if (/AUTHENTICATION_FAILED|authentication of .* failed|MAC verification failed/i.test(all)) {
+  if (
+    /AUTHENTICATION_FAILED|authentication of .* failed|MAC verification failed|constraint check failed/i
+      .test(all)
+  ) {
+    // The hub answers a wrong key and an identity it does not have alike.
     return new CniError(
       Code.TunnelRejected,
-      `hub ${serverIP} rejected the pre-shared key: vpn.PSK must match the hub's`,
+      `hub ${serverIP} rejected the pre-shared key or the identity asked for: vpn.PSK must match the hub's, and vpn.serverIdentity (${serverIdentity}) must be the hub's own identity`,
       details,
     );
   }
@@ -53,18 +60,7 @@ export function classifyFailure(
   );
 }
 
-function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(new Error(`no answer from charon within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** The IKE_SA named CONNECTION as list-sas reports it, if any. */
+/** The IKE_SA named CONNECTION as list-sas reports it, if any (one round trip, bounded). */
 export async function listSa(client: ViciClient): Promise<ViciMessage | undefined> {
   let found: ViciMessage | undefined;
   await client.request("list-sas", { ike: CONNECTION }, ["list-sa"], (_name, msg) => {
@@ -72,6 +68,25 @@ export async function listSa(client: ViciClient): Promise<ViciMessage | undefine
     if (sa && typeof sa === "object" && !Array.isArray(sa)) found = sa;
   });
   return found;
+}
+
+/**
+ * Why the hub's answer cannot be the pod's address (pure): it must be an
+ * IPv4 address inside virtualSubnet, and not the subnet's network,
+ * broadcast or the hub's own address.
+ */
+export function virtualIpProblem(vip: string, virtualSubnet: string): string | undefined {
+  const addr = parseIPv4(vip);
+  const subnet = parseCidr(virtualSubnet)!;
+  if (addr === undefined) return "is not an IPv4 address";
+  if (!contains(subnet, addr)) return `lies outside vpn.virtualSubnet ${virtualSubnet}`;
+  if (subnet.prefix < 31 && (addr === networkOf(subnet) || addr === broadcastOf(subnet))) {
+    return `is the network or broadcast address of ${virtualSubnet}`;
+  }
+  if (formatIPv4(addr) === hubAddressing(virtualSubnet).hubAddress) {
+    return "is the hub's own address";
+  }
+  return undefined;
 }
 
 /** Whether the SA has an installed CHILD_SA. */
@@ -94,7 +109,7 @@ export async function bringUpTunnel(
   psk: Secret,
 ): Promise<string> {
   const timeoutMs = conf.vpn.timeout * 1000;
-  const run = async () => {
+  try {
     assertSuccess(
       "load-shared",
       await client.request("load-shared", { id: "hub-psk", type: "IKE", data: psk.reveal() }),
@@ -108,14 +123,10 @@ export async function bringUpTunnel(
       (_name, msg) => {
         if (typeof msg.msg === "string") log.push(msg.msg);
       },
+      timeoutMs + VICI_GRACE_MS,
     );
     if (response.success !== "yes") {
-      throw classifyFailure(
-        String(response.errmsg ?? ""),
-        log,
-        conf.vpn.serverIP,
-        conf.vpn.timeout,
-      );
+      throw classifyFailure(String(response.errmsg ?? ""), log, conf.vpn);
     }
     const sa = await listSa(client);
     const vip = sa && Array.isArray(sa["local-vips"]) ? sa["local-vips"][0] : undefined;
@@ -125,26 +136,33 @@ export async function bringUpTunnel(
         `hub ${conf.vpn.serverIP} established the tunnel but assigned no virtual IP`,
       );
     }
+    const problem = virtualIpProblem(vip, conf.vpn.virtualSubnet);
+    if (problem) {
+      throw new CniError(
+        Code.TunnelRejected,
+        `hub ${conf.vpn.serverIP} assigned virtual IP ${
+          JSON.stringify(vip.slice(0, 64))
+        }, which ${problem}: is the hub's pool configured by server-config?`,
+      );
+    }
     return vip;
-  };
-  try {
-    return await withDeadline(run(), timeoutMs + VICI_GRACE_MS, () => client.close());
   } catch (err) {
     if (err instanceof CniError) throw err;
-    throw classifyFailure((err as Error).message, [], conf.vpn.serverIP, conf.vpn.timeout);
+    throw classifyFailure((err as Error).message, [], conf.vpn);
   }
 }
 
-/** Ends the IKE_SA so the hub frees the virtual IP at once; best-effort. */
-export async function terminateTunnel(viciSocket: string, timeoutMs = 2000): Promise<void> {
+/** Ends the IKE_SA so the hub frees the virtual IP at once; best-effort, bounded. */
+export async function terminateTunnel(viciSocket: string): Promise<void> {
   let client: ViciClient | undefined;
   try {
     client = await ViciClient.connect(viciSocket);
-    const c = client;
-    await withDeadline(
-      c.request("terminate", { ike: CONNECTION, timeout: String(timeoutMs) }),
-      timeoutMs + VICI_GRACE_MS,
-      () => c.close(),
+    await client.request(
+      "terminate",
+      { ike: CONNECTION, timeout: String(TERMINATE_TIMEOUT_MS) },
+      [],
+      () => {},
+      TERMINATE_TIMEOUT_MS + VICI_GRACE_MS,
     );
   } catch {
     // No daemon, no SA, or a hub that does not answer: the daemon is ended next anyway.

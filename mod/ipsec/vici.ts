@@ -153,16 +153,58 @@ interface RawPacket {
   message: ViciMessage;
 }
 
+/** How long one vici exchange may take unless the caller says otherwise. */
+export const VICI_TIMEOUT_MS = 5000;
+/** charon's own limit is 512 KiB; a packet claiming more is not charon's. */
+const MAX_PACKET = 1 << 20;
+
+export class ViciTimeout extends Error {
+  constructor(what: string, ms: number) {
+    super(`charon did not answer ${what} within ${ms} ms`);
+    this.name = "ViciTimeout";
+  }
+}
+
+/** Rejects after ms (calling onTimeout first) unless p settles. */
+async function withDeadline<T>(
+  p: Promise<T>,
+  ms: number,
+  what: string,
+  onTimeout: () => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new ViciTimeout(what, ms));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class ViciClient {
   #conn: Deno.UnixConn;
-  #buffer = new Uint8Array(0);
+  /** Received bytes not yet consumed: #buffer[#start, #end). */
+  #buffer = new Uint8Array(16 * 1024);
+  #start = 0;
+  #end = 0;
 
   private constructor(conn: Deno.UnixConn) {
     this.#conn = conn;
   }
 
-  static async connect(path: string): Promise<ViciClient> {
-    return new ViciClient(await Deno.connect({ transport: "unix", path }));
+  /** Connects within timeoutMs (a stopped charon's socket can accept and then say nothing). */
+  static async connect(path: string, timeoutMs = VICI_TIMEOUT_MS): Promise<ViciClient> {
+    const pending = Deno.connect({ transport: "unix", path });
+    // A connection that completes after the deadline is closed, not leaked.
+    const conn = await withDeadline(pending, timeoutMs, "connect", () => {
+      pending.then((c) => c.close(), () => {});
+    });
+    return new ViciClient(conn);
   }
 
   close(): void {
@@ -173,25 +215,32 @@ export class ViciClient {
     }
   }
 
-  async #readExact(n: number): Promise<Uint8Array> {
-    while (this.#buffer.length < n) {
-      const chunk = new Uint8Array(64 * 1024);
-      const got = await this.#conn.read(chunk);
-      if (got === null) throw new Error("vici socket closed by charon");
-      const merged = new Uint8Array(this.#buffer.length + got);
-      merged.set(this.#buffer);
-      merged.set(chunk.subarray(0, got), this.#buffer.length);
-      this.#buffer = merged;
+  /** Makes at least n unconsumed bytes available, reading into one buffer grown as needed. */
+  async #fill(n: number): Promise<void> {
+    if (this.#start + n > this.#buffer.length) {
+      const grown = new Uint8Array(Math.max(this.#buffer.length, n * 2));
+      grown.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#end -= this.#start;
+      this.#start = 0;
+      this.#buffer = grown;
     }
-    const out = this.#buffer.slice(0, n);
-    this.#buffer = this.#buffer.slice(n);
-    return out;
+    while (this.#end - this.#start < n) {
+      const got = await this.#conn.read(this.#buffer.subarray(this.#end));
+      if (got === null) throw new Error("vici socket closed by charon");
+      this.#end += got;
+    }
   }
 
   async #readPacket(): Promise<RawPacket> {
-    const header = await this.#readExact(4);
-    const length = new DataView(header.buffer).getUint32(0);
-    const body = await this.#readExact(length);
+    await this.#fill(4);
+    const length = new DataView(this.#buffer.buffer, this.#start, 4).getUint32(0);
+    if (length === 0 || length > MAX_PACKET) {
+      throw new Error(`vici packet of ${length} bytes is not one charon sends`);
+    }
+    this.#start += 4;
+    await this.#fill(length);
+    const body = this.#buffer.subarray(this.#start, this.#start + length);
+    this.#start += length;
     const type = body[0];
     let pos = 1;
     let name: string | undefined;
@@ -208,52 +257,73 @@ export class ViciClient {
     while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
   }
 
-  async #expect(type: number, what: string): Promise<RawPacket> {
-    const p = await this.#readPacket();
-    if (p.type === Packet.CmdUnknown) throw new Error(`charon does not know vici command ${what}`);
-    if (p.type === Packet.EventUnknown) throw new Error(`charon does not know vici event ${what}`);
-    if (p.type !== type) throw new Error(`unexpected vici packet ${p.type} for ${what}`);
-    return p;
-  }
-
   /**
-   * Sends a command and returns its response. With events, registers for
-   * each named event first and hands every event that arrives before the
-   * response to onEvent (list-sas streams its SAs this way, initiate its log).
+   * Sends a command and returns its response, within timeoutMs (then the
+   * connection is closed). With events, registers for each first and hands
+   * every event that arrives before the response to onEvent (list-sas
+   * streams its SAs this way, initiate its log). Registrations, command and
+   * unregistrations go out in one write: charon handles a connection's
+   * packets in order, so the whole exchange is one round trip.
    */
   async request(
     command: string,
     msg: ViciMessage = {},
     events: string[] = [],
     onEvent: (name: string, msg: ViciMessage) => void = () => {},
+    timeoutMs = VICI_TIMEOUT_MS,
   ): Promise<ViciMessage> {
+    return await withDeadline(
+      this.#exchange(command, msg, events, onEvent),
+      timeoutMs,
+      command,
+      () => this.close(),
+    );
+  }
+
+  async #exchange(
+    command: string,
+    msg: ViciMessage,
+    events: string[],
+    onEvent: (name: string, msg: ViciMessage) => void,
+  ): Promise<ViciMessage> {
+    const packets = [
+      ...events.map((e) => encodePacket(Packet.EventRegister, e)),
+      encodePacket(Packet.CmdRequest, command, msg),
+      ...events.map((e) => encodePacket(Packet.EventUnregister, e)),
+    ];
+    const all = new Uint8Array(packets.reduce((n, p) => n + p.length, 0));
+    packets.reduce((off, p) => (all.set(p, off), off + p.length), 0);
+    await this.#write(all);
+
+    const unexpected = (p: RawPacket, what: string) => {
+      if (p.type === Packet.CmdUnknown) {
+        return new Error(`charon does not know vici command ${what}`);
+      }
+      if (p.type === Packet.EventUnknown) {
+        return new Error(`charon does not know vici event ${what}`);
+      }
+      return new Error(`unexpected vici packet ${p.type} for ${what}`);
+    };
     for (const event of events) {
-      await this.#write(encodePacket(Packet.EventRegister, event));
-      await this.#expect(Packet.EventConfirm, event);
+      const p = await this.#readPacket();
+      if (p.type !== Packet.EventConfirm) throw unexpected(p, event);
     }
-    await this.#write(encodePacket(Packet.CmdRequest, command, msg));
     let response: ViciMessage;
     for (;;) {
       const p = await this.#readPacket();
-      if (p.type === Packet.Event) {
-        onEvent(p.name!, p.message);
-      } else if (p.type === Packet.CmdResponse) {
+      if (p.type === Packet.Event) onEvent(p.name!, p.message);
+      else if (p.type === Packet.CmdResponse) {
         response = p.message;
         break;
-      } else if (p.type === Packet.CmdUnknown) {
-        throw new Error(`charon does not know vici command ${command}`);
-      } else {
-        throw new Error(`unexpected vici packet ${p.type} for ${command}`);
-      }
+      } else throw unexpected(p, command);
     }
     for (const event of events) {
-      await this.#write(encodePacket(Packet.EventUnregister, event));
       // Events already queued may arrive before the confirmation.
       for (;;) {
         const p = await this.#readPacket();
         if (p.type === Packet.EventConfirm) break;
         if (p.type === Packet.Event) onEvent(p.name!, p.message);
-        else throw new Error(`unexpected vici packet ${p.type} unregistering ${event}`);
+        else throw unexpected(p, `unregistering ${event}`);
       }
     }
     return response;

@@ -5,8 +5,10 @@ import { CniError, Code } from "../cni/errors.ts";
 import { decodeResult, type Result } from "../cni/result.ts";
 import { ipamInput, type NetConf } from "../config/load.ts";
 import { ExecError, run } from "../exec.ts";
+import { canonicalCidr, overlaps, parseCidr } from "./cidr.ts";
 
-const IPAM_TIMEOUT_MS = 30_000;
+/** An IPAM result is a few hundred bytes; a plugin printing megabytes is broken or hostile. */
+const IPAM_OUTPUT_LIMIT = 1 << 20;
 
 /** The IPAM binary: the first CNI_PATH directory that holds it. */
 export async function findPlugin(type: string, path: string[]): Promise<string> {
@@ -46,7 +48,8 @@ async function execIpam(
   try {
     const { stdout } = await run([binary], {
       stdin: ipamInput(conf),
-      timeoutMs: IPAM_TIMEOUT_MS,
+      timeoutMs: conf.ipamTimeout * 1000,
+      outputLimit: IPAM_OUTPUT_LIMIT,
       env: {
         CNI_COMMAND: command,
         CNI_CONTAINERID: target.containerId,
@@ -66,6 +69,24 @@ async function execIpam(
   }
 }
 
+/**
+ * Why IPAM's addresses cannot be used (pure): a pod's bridge subnet inside
+ * a tunnelled subnet would send the tunnel's traffic over the bridge.
+ */
+export function podAddressProblem(conf: NetConf, addresses: string[]): string | undefined {
+  for (const address of addresses) {
+    const c = parseCidr(address)!;
+    for (const key of ["virtualSubnet", "hostSubnet"] as const) {
+      if (overlaps(c, parseCidr(conf.vpn[key])!)) {
+        return `IPAM plugin "${conf.ipam.type}" gave ${address}, whose subnet ${
+          canonicalCidr(c)
+        } overlaps vpn.${key} ${conf.vpn[key]}: give IPAM a range outside both tunnelled subnets`;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** IPAM ADD: the pod's addresses (IPv4 only, for now). */
 export async function ipamAdd(
   target: AttachmentTarget,
@@ -79,7 +100,12 @@ export async function ipamAdd(
   } catch {
     throw new CniError(Code.IpamFailed, `IPAM plugin "${conf.ipam.type}" printed no JSON result`);
   }
-  const result = decodeResult(raw, conf.cniVersion, `IPAM plugin "${conf.ipam.type}" result`);
+  const result = decodeResult(
+    raw,
+    conf.cniVersion,
+    `IPAM plugin "${conf.ipam.type}" result`,
+    Code.IpamFailed,
+  );
   if (result.ips.length === 0) {
     throw new CniError(Code.IpamFailed, `IPAM plugin "${conf.ipam.type}" returned no IP address`);
   }
@@ -89,6 +115,8 @@ export async function ipamAdd(
       "IPv6 pod addresses are not supported yet; configure an IPv4 range in ipam",
     );
   }
+  const problem = podAddressProblem(conf, result.ips.map((ip) => ip.address));
+  if (problem) throw new CniError(Code.InvalidConfig, problem);
   return result;
 }
 

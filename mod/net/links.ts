@@ -9,6 +9,7 @@ import type { IpConfig, Route } from "../cni/result.ts";
 import type { NetConf } from "../config/load.ts";
 import { ExecError, inNetns, run } from "../exec.ts";
 import { addressOf, formatIPv4, networkOf, parseCidr } from "./cidr.ts";
+import { batchFailures, batchLine } from "./ipbatch.ts";
 import { type AttachmentNames, bridgeMac } from "./names.ts";
 
 const DEFAULT_ROUTE = "0.0.0.0/0";
@@ -96,12 +97,38 @@ export function planVeth(
   ifname: string,
   netns: string,
 ): string[] {
-  const mtu = mtuArgs(conf).join(" ");
+  const mtu = mtuArgs(conf);
   return [
-    `link add name ${names.hostVeth} ${mtu} address ${names.hostMac} type veth peer name ${ifname} ${mtu} address ${names.podMac} netns ${netns}`
-      .replace(/ {2,}/g, " "),
-    `link set dev ${names.hostVeth} master ${conf.bridge} up`,
-    `link set dev ${names.hostVeth} type bridge_slave hairpin ${conf.hairpinMode ? "on" : "off"}`,
+    batchLine(
+      "link",
+      "add",
+      "name",
+      names.hostVeth,
+      ...mtu,
+      "address",
+      names.hostMac,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      ifname,
+      ...mtu,
+      "address",
+      names.podMac,
+      "netns",
+      netns,
+    ),
+    batchLine("link", "set", "dev", names.hostVeth, "master", conf.bridge, "up"),
+    batchLine(
+      "link",
+      "set",
+      "dev",
+      names.hostVeth,
+      "type",
+      "bridge_slave",
+      "hairpin",
+      conf.hairpinMode ? "on" : "off",
+    ),
   ];
 }
 
@@ -128,11 +155,11 @@ export function podRoutes(conf: NetConf, ips: IpConfig[], ipamRoutes: Route[]): 
 export function planPodInterface(ifname: string, ips: IpConfig[], routes: Route[]): string[] {
   const gw = ips.find((ip) => ip.gateway)?.gateway;
   return [
-    ...ips.map((ip) => `addr add ${ip.address} dev ${ifname}`),
-    `link set dev ${ifname} up`,
+    ...ips.map((ip) => batchLine("addr", "add", ip.address, "dev", ifname)),
+    batchLine("link", "set", "dev", ifname, "up"),
     ...routes.map((r) => {
       const via = r.gw ?? gw;
-      return `route add ${r.dst}${via ? ` via ${via}` : ""} dev ${ifname}`;
+      return batchLine("route", "add", r.dst, ...(via ? ["via", via] : []), "dev", ifname);
     }),
   ];
 }
@@ -215,11 +242,33 @@ export async function deleteVeth(name: string): Promise<void> {
   }
 }
 
-/** Runs the pod's `ip -batch` lines (planPodInterface's, and whatever else the pod needs). */
-export async function configurePod(netns: string, ifname: string, lines: string[]): Promise<void> {
+/**
+ * Runs the pod's `ip -batch` lines (planPodInterface's, and whatever else the
+ * pod needs). Lines in mayExist may fail with "File exists": another
+ * attachment in the same pod made the same rule.
+ */
+export async function configurePod(
+  netns: string,
+  ifname: string,
+  lines: string[],
+  mayExist: ReadonlySet<number> = new Set(),
+): Promise<void> {
   try {
-    await run(inNetns(netns, ["ip", "-batch", "-"]), { stdin: lines.join("\n") });
+    await run(inNetns(netns, ["ip", "-force", "-batch", "-"]), { stdin: lines.join("\n") });
   } catch (err) {
+    if (err instanceof ExecError && err.exitCode !== null) {
+      const failures = batchFailures(err.stderr);
+      const real = failures.filter((f) => !(mayExist.has(f.line) && /File exists/.test(f.message)));
+      if (failures.length > 0 && real.length === 0) return;
+      if (real.length > 0) {
+        throw new CniError(
+          Code.LinkFailed,
+          `cannot configure ${ifname} in ${netns}: "${lines[real[0].line]}" failed: ${
+            real[0].message
+          }`,
+        );
+      }
+    }
     throw linkFailed(`cannot configure ${ifname} in ${netns}`, err);
   }
 }

@@ -1,13 +1,21 @@
 /**
  * Every name ADD gives to something it makes, derived from the attachment
  * (container ID and interface), so DEL and GC find exactly what ADD made.
+ * All are derived from one hash of both, so none is ambiguous.
  */
+
+import type { PodRef } from "../cni/env.ts";
 
 /**
  * Not under /run: each daemon gets a private /run, which would hide its own
  * files there.
  */
 export const STATE_ROOT = "/var/lib/cni/strongswan";
+
+/** Hex digits of the attachment hash that name its state directory (64 bits). */
+const STATE_DIR_HEX = 16;
+/** The IKE identity also becomes the lease server's DHCP client id: keep it well under 255 bytes. */
+const MAX_IDENTITY = 128;
 
 export interface AttachmentNames {
   /** Host end of the veth pair: "veth" + 11 hex digits, within IFNAMSIZ. */
@@ -19,8 +27,6 @@ export interface AttachmentNames {
   chain: string;
   /** Root-only directory for the attachment's state and its strongSwan daemon. */
   stateDir: string;
-  /** The IKE identity: unique to the attachment, never a pid. */
-  ikeIdentity: string;
 }
 
 async function digestHex(text: string): Promise<string> {
@@ -42,10 +48,18 @@ export async function bridgeMac(bridge: string): Promise<string> {
   return macFrom(await digestHex(`bridge\0${bridge}`));
 }
 
-export function stateDirName(containerId: string, ifname: string): string {
-  return `${containerId}.${ifname}`;
+/** What DEL and GC remove on the node, all from the hash's first 64 bits (the state directory's name). */
+export type NodeNames = Pick<AttachmentNames, "hostVeth" | "chain" | "stateDir">;
+
+function nodeNames(h: string, stateRoot: string): NodeNames {
+  return {
+    hostVeth: `veth${h.slice(0, 11)}`,
+    chain: `SWAN-${h.slice(0, STATE_DIR_HEX).toUpperCase()}`,
+    stateDir: `${stateRoot}/${h.slice(0, STATE_DIR_HEX)}`,
+  };
 }
 
+/** Every name of the attachment; "\0" cannot occur in either part, so the hash input is unambiguous. */
 export async function attachmentNames(
   containerId: string,
   ifname: string,
@@ -53,11 +67,29 @@ export async function attachmentNames(
 ): Promise<AttachmentNames> {
   const h = await digestHex(`${containerId}\0${ifname}`);
   return {
-    hostVeth: `veth${h.slice(0, 11)}`,
-    hostMac: macFrom(h.slice(11)),
-    podMac: macFrom(h.slice(21)),
-    chain: `SWAN-${h.slice(0, 20).toUpperCase()}`,
-    stateDir: `${stateRoot}/${stateDirName(containerId, ifname)}`,
-    ikeIdentity: `${containerId}.${ifname}`,
+    ...nodeNames(h, stateRoot),
+    hostMac: macFrom(h.slice(16)),
+    podMac: macFrom(h.slice(26)),
   };
+}
+
+/** The node-side names of a state directory found on disk (GC of one that lost its state file). */
+export function namesOfStateDir(dir: string): NodeNames | undefined {
+  const hash = dir.split("/").pop() ?? "";
+  if (!new RegExp(`^[0-9a-f]{${STATE_DIR_HEX}}$`).test(hash)) return undefined;
+  return nodeNames(hash, dir.slice(0, dir.length - hash.length - 1));
+}
+
+/**
+ * The pod's IKE identity: `[namespace/pod/]ifname@containerID`. Neither an
+ * interface name nor a container ID can hold '@' or '/', so it is injective
+ * in (container ID, interface) whatever the Kubernetes part says; that part
+ * is only for people reading the hub, and is cut short before the rest is.
+ */
+export function ikeIdentity(containerId: string, ifname: string, pod?: PodRef): string {
+  const unique = `${ifname}@${containerId}`;
+  if (!pod) return unique;
+  const room = MAX_IDENTITY - unique.length - 1;
+  const label = `${pod.namespace}/${pod.name}`.slice(0, Math.max(0, room));
+  return label ? `${label}/${unique}` : unique;
 }

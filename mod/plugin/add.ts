@@ -1,17 +1,19 @@
 /**
  * ADD: the bridge half (as the reference bridge plugin), then the IPsec half.
- * The slow, independent steps run at once: charon starts while IPAM and the
- * links are set up. Every step registers its undo first; any failure unwinds.
+ * The slow, independent steps run at once: charon starts while IPAM, the
+ * links and the node route are set up. Every step registers its undo first;
+ * any failure unwinds.
  */
 
 import type { CniEnv } from "../cni/env.ts";
 import { CniError, Code } from "../cni/errors.ts";
 import type { Result } from "../cni/result.ts";
-import { type NetConf, readPsk } from "../config/load.ts";
+import type { NetConf } from "../config/load.ts";
+import { readPsk } from "../config/psk.ts";
 import { podStrongswanConf } from "../ipsec/config.ts";
-import { connectVici, daemonPaths, startDaemon } from "../ipsec/daemon.ts";
+import { connectVici, daemonPaths, isOurDaemon, startDaemon } from "../ipsec/daemon.ts";
 import { resolveDatapath } from "../ipsec/datapath.ts";
-import { planTunnelGuard, removeTunnelGuard } from "../ipsec/guard.ts";
+import { planTunnelGuard } from "../ipsec/guard.ts";
 import { addVirtualIp } from "../ipsec/vip.ts";
 import { bringUpTunnel, terminateTunnel } from "../ipsec/tunnel.ts";
 import type { ViciClient } from "../ipsec/vici.ts";
@@ -29,11 +31,21 @@ import {
   podRoutes,
 } from "../net/links.ts";
 import { addMasquerade, removeMasquerade, ruleComment } from "../net/masq.ts";
-import { attachmentNames } from "../net/names.ts";
-import { ensureNodeRoute } from "../net/noderoute.ts";
-import { type AttachmentState, ensureStateRoot, writeState } from "../state.ts";
+import { type AttachmentNames, attachmentNames, ikeIdentity } from "../net/names.ts";
+import { ensureNodeRoute, removeNodeRoute } from "../net/noderoute.ts";
+import {
+  type AttachmentState,
+  createStateDir,
+  ensureStateRoot,
+  listStateDirs,
+  netnsIdentity,
+  readState,
+  STALE_TEMP_MS,
+  writeState,
+} from "../state.ts";
 import { UndoStack } from "../undo.ts";
 import { log } from "../log.ts";
+import { detach, releaseTunnelGuard } from "./del.ts";
 import { teardownDaemon } from "./teardown.ts";
 
 /** How long charon may take to open its vici socket (seen: ~50 ms). */
@@ -52,30 +64,64 @@ async function allOrFirstError<T extends readonly unknown[]>(
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
-async function assertNetns(netns: string): Promise<void> {
-  try {
-    await Deno.stat(netns);
-  } catch {
-    throw new CniError(Code.UnknownContainer, `network namespace ${netns} does not exist`);
+/**
+ * Makes the attachment's state directory. One that exists already is
+ * either live (a duplicate ADD: code 4) or stale (its daemon is gone: a
+ * reboot, or an ADD killed long ago), which is detached first.
+ */
+async function claimStateDir(
+  env: CniEnv,
+  conf: NetConf,
+  names: AttachmentNames,
+  state: AttachmentState,
+): Promise<void> {
+  await ensureStateRoot();
+  if (await createStateDir(names.stateDir, state)) return;
+  const existing = await readState(names.stateDir);
+  const age = Date.now() - ((await Deno.lstat(names.stateDir)).mtime?.getTime() ?? 0);
+  const live = existing?.daemon ? await isOurDaemon(existing.daemon) : age < STALE_TEMP_MS;
+  if (live) {
+    throw new CniError(
+      Code.InvalidEnv,
+      `attachment ${env.containerId}/${env.ifname} already exists; DEL it before adding it again`,
+    );
   }
+  log.warn(`ADD ${env.containerId}/${env.ifname}: removing what a previous attachment left`);
+  await detach(env, conf, {
+    containerId: env.containerId,
+    ifname: env.ifname,
+    netns: existing?.netns ?? "",
+  });
+  if (!(await createStateDir(names.stateDir, state))) {
+    throw new CniError(
+      Code.InvalidEnv,
+      `attachment ${env.containerId}/${env.ifname} already exists`,
+    );
+  }
+}
+
+/** Whether any other attachment of this network remains on the node. */
+async function networkInUse(conf: NetConf, ownDir: string): Promise<boolean> {
+  return (await listStateDirs()).some((s) => s.dir !== ownDir && s.state?.network === conf.name);
 }
 
 export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
   const psk = await readPsk(conf.vpn);
-  await assertNetns(env.netns);
-  const names = await attachmentNames(env.containerId, env.ifname);
-  await ensureStateRoot();
-  try {
-    await Deno.mkdir(names.stateDir, { mode: 0o700 });
-  } catch (err) {
-    if (err instanceof Deno.errors.AlreadyExists) {
-      throw new CniError(
-        Code.InvalidEnv,
-        `attachment ${env.containerId}/${env.ifname} already exists; DEL it before adding it again`,
-      );
-    }
-    throw err;
+  const netnsId = await netnsIdentity(env.netns);
+  if (!netnsId) {
+    throw new CniError(Code.UnknownContainer, `network namespace ${env.netns} does not exist`);
   }
+  const names = await attachmentNames(env.containerId, env.ifname);
+  const state: AttachmentState = {
+    network: conf.name,
+    containerId: env.containerId,
+    ifname: env.ifname,
+    netns: env.netns,
+    netnsId,
+    identity: ikeIdentity(env.containerId, env.ifname, env.pod),
+    ...(env.pod ? { pod: env.pod } : {}),
+  };
+  await claimStateDir(env, conf, names, state);
 
   const undo = new UndoStack();
   const started = performance.now();
@@ -85,12 +131,6 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     );
   let client: ViciClient | undefined;
   try {
-    const state: AttachmentState = {
-      network: conf.name,
-      containerId: env.containerId,
-      ifname: env.ifname,
-      netns: env.netns,
-    };
     undo.push(
       "stop the daemon, remove its directory",
       () => teardownDaemon(names.stateDir, state.daemon),
@@ -109,6 +149,12 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     const target = { containerId: env.containerId, netns: env.netns, ifname: env.ifname };
     undo.push("release IPAM lease", () => ipamCall("DEL", target, env, conf));
     undo.push("delete veth", () => deleteVeth(names.hostVeth));
+    let nodeRoute: string[] | undefined;
+    undo.push("remove the node route", async () => {
+      if (nodeRoute && !(await networkInUse(conf, names.stateDir))) {
+        await removeNodeRoute(nodeRoute);
+      }
+    });
     const [ipam, bridge, vici] = await allOrFirstError(
       [
         ipamAdd(target, env, conf),
@@ -117,22 +163,29 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
           return b;
         }),
         connectVici(paths, daemon, DAEMON_START_TIMEOUT_MS),
+        ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP).then((r) => nodeRoute = r),
       ] as const,
     );
     client = vici;
-    phase("IPAM done, veth made, charon listening");
+    phase("IPAM done, veth made, charon listening, node route set");
 
     const ips = gatewaysOf(conf, ipam.ips).map((ip) => ({ ...ip, interface: POD_INTERFACE }));
     const routes = podRoutes(conf, ips, ipam.routes);
     const gateway = ips.find((ip) => ip.gateway);
     const guard = planTunnelGuard(conf, env.ifname, gateway?.gateway);
+    const podLines = planPodInterface(env.ifname, ips, routes);
     if (conf.ipMasq) undo.push("remove masquerade", () => removeMasquerade(names.chain));
-    undo.push("remove the tunnel guard routes", () => removeTunnelGuard(env.netns, conf));
+    undo.push(
+      "remove the tunnel guard",
+      () => releaseTunnelGuard(names.stateDir, netnsId, env.netns, conf),
+    );
     await allOrFirstError([
-      configurePod(env.netns, env.ifname, [
-        ...planPodInterface(env.ifname, ips, routes),
-        ...guard.lines,
-      ]),
+      configurePod(
+        env.netns,
+        env.ifname,
+        [...podLines, ...guard.lines],
+        new Set(guard.lines.map((l, i) => l.startsWith("rule ") ? podLines.length + i : -1)),
+      ),
       conf.isGateway && gateway
         ? ensureBridgeAddress(
           conf,
@@ -148,16 +201,19 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
         )
         : Promise.resolve(),
       enableForwarding(),
-      ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP),
     ]);
 
-    phase("pod interface, gateway, masquerade and node route set");
+    phase("pod interface, guard, gateway and masquerade set");
     // Unwound before the pod's network goes, so the hub hears the DELETE.
     undo.push("end the IKE_SA", () => terminateTunnel(paths.viciSocket));
-    const vip = await bringUpTunnel(client, conf, names.ikeIdentity, psk);
+    const vip = await bringUpTunnel(client, conf, state.identity, psk);
     phase(`tunnel up, virtual IP ${vip}`);
     if (datapath === "userspace") await addVirtualIp(env.netns, env.ifname, vip);
 
+    state.virtualIp = vip;
+    state.podAddresses = ips.map((ip) => ip.address);
+    state.addedAt = new Date().toISOString();
+    await writeState(names.stateDir, state);
     return {
       interfaces: [
         { name: conf.bridge, mac: bridge.mac },

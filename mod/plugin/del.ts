@@ -2,6 +2,8 @@
  * DEL: the IPsec half first (IKE_SA ended so the hub frees the address,
  * daemon stopped, its directory removed), then the bridge half. Idempotent:
  * whatever is already gone (netns, veth, rules, state) is not an error.
+ * Inside the pod's netns it touches only the namespace ADD used, and leaves
+ * the guard rules while another attachment in that namespace needs them.
  */
 
 import type { AttachmentTarget, CniEnv } from "../cni/env.ts";
@@ -11,8 +13,34 @@ import { ipamCall } from "../net/ipam.ts";
 import { deleteVeth } from "../net/links.ts";
 import { removeMasquerade } from "../net/masq.ts";
 import { attachmentNames } from "../net/names.ts";
-import { readState } from "../state.ts";
+import { type AttachmentState, listStateDirs, netnsIdentity, readState } from "../state.ts";
 import { teardownDaemon } from "./teardown.ts";
+
+/** The path at which the attachment's own namespace still is, if any (CNI_NETNS first). */
+async function ownNetns(
+  state: AttachmentState | undefined,
+  given: string,
+): Promise<string | undefined> {
+  if (!state?.netnsId) return undefined;
+  for (const path of [given, state.netns]) {
+    if (path && (await netnsIdentity(path)) === state.netnsId) return path;
+  }
+  return undefined;
+}
+
+/**
+ * Removes the guard rules from the attachment's namespace unless another
+ * attachment's state names the same namespace (its rules are the same ones).
+ */
+export async function releaseTunnelGuard(
+  dir: string,
+  netnsId: string,
+  netns: string,
+  conf: NetConf,
+): Promise<void> {
+  const shared = (await listStateDirs()).some((s) => s.dir !== dir && s.state?.netnsId === netnsId);
+  if (!shared) await removeTunnelGuard(netns, conf);
+}
 
 /** Removes everything one attachment has; used by DEL and by GC for stale attachments. */
 export async function detach(
@@ -22,12 +50,16 @@ export async function detach(
 ): Promise<void> {
   const names = await attachmentNames(target.containerId, target.ifname);
   const state = await readState(names.stateDir);
+  const netns = await ownNetns(state, target.netns);
   await teardownDaemon(names.stateDir, state?.daemon);
+  const guard = netns
+    ? releaseTunnelGuard(names.stateDir, state!.netnsId!, netns, conf)
+    : Promise.resolve();
   const settled = await Promise.allSettled([
     ipamCall("DEL", target, env, conf),
     deleteVeth(names.hostVeth),
     removeMasquerade(names.chain),
-    removeTunnelGuard(target.netns, conf),
+    guard,
   ]);
   const failed = settled.find((s) => s.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;

@@ -8,7 +8,7 @@ import { CniError, Code } from "../cni/errors.ts";
 import type { NetConf } from "../config/load.ts";
 import type { Datapath } from "../config/schema.ts";
 import { pluginList } from "../ipsec/config.ts";
-import { CHARON } from "../ipsec/daemon.ts";
+import { CHARON, DAEMON_USER, uidOf } from "../ipsec/daemon.ts";
 import { commandPath, run } from "../exec.ts";
 import { findPlugin } from "../net/ipam.ts";
 
@@ -58,6 +58,11 @@ export async function cmdStatus(env: CniEnv, conf: NetConf): Promise<void> {
     } catch {
       missing.push(`strongSwan's ${plugin} plugin (Debian package ${pkg})`);
     }
+  }
+  if ((await uidOf(DAEMON_USER)) === undefined) {
+    missing.push(
+      `the ${DAEMON_USER} user the daemon drops root for (Debian package strongswan-starter)`,
+    );
   }
   for (const tool of REQUIRED_TOOLS) if (!(await onPath(tool))) missing.push(tool);
   try {

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { run } from "../../mod/exec.ts";
+import { PSK_DIR } from "../../mod/config/schema.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
 import { Lab, type LabOptions, type Pod } from "../../lab/lab.ts";
 import type { PluginOutput } from "../../lab/plugin.ts";
@@ -130,4 +131,46 @@ export async function leaseOf(lab: Lab, pod: Pod): Promise<string | undefined> {
     // No lease directory: no lease.
   }
   return undefined;
+}
+
+/**
+ * A PSK file in the one directory pskFile may name, removed afterwards (the
+ * directory too, if this made it). Only tests in one file use it, so they
+ * never race over the directory.
+ */
+export async function withPskFile(
+  content: string,
+  mode: number,
+  fn: (path: string) => Promise<void>,
+): Promise<void> {
+  // The directories this makes, deepest first, to remove afterwards.
+  const made: string[] = [];
+  for (let dir = PSK_DIR; dir !== "/etc"; dir = dir.slice(0, dir.lastIndexOf("/"))) {
+    try {
+      await Deno.lstat(dir);
+      break;
+    } catch {
+      made.push(dir);
+    }
+  }
+  await Deno.mkdir(PSK_DIR, { recursive: true, mode: 0o755 });
+  const path = `${PSK_DIR}/test-${crypto.randomUUID().slice(0, 8)}.psk`;
+  try {
+    await Deno.writeTextFile(path, content, { mode });
+    await Deno.chmod(path, mode);
+    await fn(path);
+  } finally {
+    await Deno.remove(path).catch(() => {});
+    for (const dir of made) await Deno.remove(dir).catch(() => {});
+  }
+}
+
+/** Whether the process is gone (or a zombie awaiting its reaper). */
+export async function processGone(pid: number): Promise<boolean> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z";
+  } catch {
+    return true;
+  }
 }

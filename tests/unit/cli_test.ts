@@ -95,3 +95,50 @@ Deno.test("cli: usage errors exit 2 with the usage", async () => {
     assert.match(out.stderr, /Usage: strongswan/);
   }
 });
+
+Deno.test("cli: server-config refuses a path option that would inject settings, writing nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const [flag, value] of [
+        ["--log", "/var/log/x\n  load = stroke"],
+        ["--vici-socket", "/run/x # y"],
+        ["--out", "relative"],
+      ]
+    ) {
+      const args = ["server-config", seed, "--out", `${dir}/hub`, "--datapath", "userspace"];
+      const at = args.indexOf(flag);
+      if (at >= 0) args[at + 1] = value;
+      else args.push(flag, value);
+      const out = await runCli(args);
+      assert.equal(out.exitCode, 2, `${flag}: ${out.stderr}`);
+      assert.match(out.stderr, new RegExp(`${flag} .* must be an absolute path of letters`));
+      await assert.rejects(() => Deno.stat(`${dir}/hub`), "nothing was written");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: server-config replaces a symlink at swanctl.conf instead of writing the PSK through it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/hub`);
+    await Deno.writeTextFile(`${dir}/elsewhere`, "");
+    await Deno.symlink(`${dir}/elsewhere`, `${dir}/hub/swanctl.conf`);
+    const out = await runCli([
+      "server-config",
+      seed,
+      "--out",
+      `${dir}/hub`,
+      "--datapath",
+      "userspace",
+    ]);
+    assert.equal(out.exitCode, 0, out.stderr);
+    assert.equal(await Deno.readTextFile(`${dir}/elsewhere`), "", "the link's target got no PSK");
+    const info = await Deno.lstat(`${dir}/hub/swanctl.conf`);
+    assert.ok(info.isFile && (info.mode! & 0o777) === 0o600);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Code } from "../../mod/cni/errors.ts";
-import { ipamInput, parseNetConf, readPsk, validateNetConf } from "../../mod/config/load.ts";
+import { ipamInput, parseNetConf, validateNetConf } from "../../mod/config/load.ts";
+import { directoryProblem, fileProblem, readPsk } from "../../mod/config/psk.ts";
 import { DEFAULTS } from "../../mod/config/schema.ts";
 import { assertRejectsCni, assertThrowsCni, config, SEED_CONFIG } from "./helpers.ts";
 
@@ -61,7 +62,10 @@ Deno.test("config: unknown top-level keys pass, unknown vpn keys fail", () => {
     () => validateNetConf(config({ vpn: { serverIp: "1.2.3.4" } })),
     Code.InvalidConfig,
   );
-  assert.match(err.message, /vpn: Unrecognized key: "serverIp"/);
+  assert.match(
+    err.message,
+    /vpn\.serverIp: is not a setting this plugin knows; did you mean serverIP\?/,
+  );
 });
 
 const fieldErrors: [string, Record<string, unknown>, RegExp][] = [
@@ -70,12 +74,12 @@ const fieldErrors: [string, Record<string, unknown>, RegExp][] = [
   [
     "vpn.serverIP",
     { vpn: { serverIP: "10.9.0.256" } },
-    /(?:: |; )vpn\.serverIP: expected an IPv4 address/m,
+    /(?:: |; )vpn\.serverIP: must be an IPv4 address/m,
   ],
   [
     "vpn.virtualSubnet",
     { vpn: { virtualSubnet: "10.173.0.0" } },
-    /(?:: |; )vpn\.virtualSubnet: expected an IPv4 CIDR/m,
+    /(?:: |; )vpn\.virtualSubnet: must be an IPv4 CIDR/m,
   ],
   [
     "vpn.virtualSubnet host bits",
@@ -88,14 +92,64 @@ const fieldErrors: [string, Record<string, unknown>, RegExp][] = [
   [
     "vpn.pskFile relative",
     { vpn: { PSK: undefined, pskFile: "psk" } },
-    /(?:: |; )vpn\.pskFile: must be an absolute path/m,
+    /(?:: |; )vpn\.pskFile: must be a file directly in \/etc\/cni\/strongswan\//m,
+  ],
+  [
+    "vpn.pskFile outside its directory",
+    { vpn: { PSK: undefined, pskFile: "/etc/cni/strongswan/../../shadow" } },
+    /(?:: |; )vpn\.pskFile: must be a file directly in/m,
+  ],
+  [
+    "vpn.virtualSubnet 0.0.0.0/0",
+    { vpn: { virtualSubnet: "0.0.0.0/0" } },
+    /vpn\.virtualSubnet: must be a \/8 to \/30: a wider one would take over the node's own routes/,
+  ],
+  [
+    "vpn.hostSubnet too wide",
+    { vpn: { hostSubnet: "10.0.0.0/7" } },
+    /vpn\.hostSubnet: must be a \/8 to \/32/,
+  ],
+  [
+    "vpn.virtualSubnet in loopback",
+    { vpn: { virtualSubnet: "127.0.0.0/16" } },
+    /vpn\.virtualSubnet: overlaps the loopback range 127\.0\.0\.0\/8/,
+  ],
+  [
+    "vpn.virtualSubnet overlapping hostSubnet",
+    { vpn: { virtualSubnet: "10.9.0.0/16" } },
+    /vpn\.virtualSubnet: overlaps vpn\.hostSubnet/,
+  ],
+  [
+    "vpn.serverIP inside virtualSubnet",
+    { vpn: { serverIP: "10.173.0.9" } },
+    /vpn\.virtualSubnet: holds vpn\.serverIP 10\.173\.0\.9/,
+  ],
+  [
+    "ipam subnet overlapping virtualSubnet",
+    { ipam: { type: "host-local", subnet: "10.173.128.0/24" } },
+    /ipam: subnet 10\.173\.128\.0\/24 overlaps vpn\.virtualSubnet/,
+  ],
+  [
+    "ipam ranges overlapping hostSubnet",
+    { ipam: { type: "host-local", ranges: [[{ subnet: "10.9.0.0/16" }]] } },
+    /ipam: subnet 10\.9\.0\.0\/16 overlaps vpn\.hostSubnet/,
+  ],
+  [
+    "vpn.serverIdentity with syntax",
+    { vpn: { serverIdentity: "hub\n  load = stroke" } },
+    /vpn\.serverIdentity: must be an IPv4 address, a host name or user@host/,
   ],
   ["vpn.datapath", { vpn: { datapath: "fast" } }, /(?:: |; )vpn\.datapath: /m],
   ["vpn.timeout", { vpn: { timeout: 0 } }, /(?:: |; )vpn\.timeout: /m],
   [
     "bridge",
     { bridge: "a-very-long-bridge0" },
-    /(?:: |; )bridge: interface name is longer than 15/m,
+    /(?:: |; )bridge: is not a valid interface name: it is longer than 15/m,
+  ],
+  [
+    "bridge with a comment character",
+    { bridge: "br#0" },
+    /(?:: |; )bridge: is not a valid interface name: it may hold only letters, digits/m,
   ],
   ["isGateway", { isGateway: "yes" }, /(?:: |; )isGateway: /m],
   ["isDefaultGateway", { isDefaultGateway: 1 }, /(?:: |; )isDefaultGateway: /m],
@@ -165,21 +219,83 @@ Deno.test("config: ipam passes through untouched", () => {
   assert.deepEqual(JSON.parse(ipamInput(conf)).ipam, ipam);
 });
 
-Deno.test("config: pskFile must be root-only; its content is the PSK", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const file = `${dir}/psk`;
-    await Deno.writeTextFile(file, "from-file\n", { mode: 0o600 });
-    await Deno.chmod(file, 0o600);
-    const conf = validateNetConf(config({ vpn: { PSK: undefined, pskFile: file } }));
-    assert.equal(conf.vpn.psk, undefined, "not read until ADD needs it");
-    assert.equal((await readPsk(conf.vpn)).reveal(), "from-file");
-    await Deno.chmod(file, 0o644);
-    const err = await assertRejectsCni(() => readPsk(conf.vpn), Code.InvalidConfig);
-    assert.match(err.message, /readable by group or others/);
-    await Deno.remove(file);
-    await assertRejectsCni(() => readPsk(conf.vpn), Code.InvalidConfig);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+Deno.test("config: the hub's identity is pinned, serverIP unless set", () => {
+  assert.equal(validateNetConf(config()).vpn.serverIdentity, "10.9.0.2");
+  const named = validateNetConf(config({ vpn: { serverIdentity: "hub.example.org" } }));
+  assert.equal(named.vpn.serverIdentity, "hub.example.org");
+});
+
+Deno.test("config: a missing field says it is required, a wrong type says what it must be", () => {
+  const err = assertThrowsCni(
+    () => validateNetConf(config({ vpn: { serverIP: undefined }, isGateway: "yes" })),
+    Code.InvalidConfig,
+  );
+  assert.match(err.message, /vpn\.serverIP: is required/);
+  assert.match(err.message, /isGateway: must be true or false/);
+  assert.doesNotMatch(err.message, /Invalid input|expected/);
+});
+
+Deno.test("config: an unsupported cniVersion lists the supported ones", () => {
+  const err = assertThrowsCni(
+    () => validateNetConf(config({ cniVersion: "1.2.0" })),
+    Code.IncompatibleVersion,
+  );
+  assert.match(err.message, /cniVersion 1\.2\.0 is not supported; use one of 0\.1\.0, .*1\.1\.0/);
+});
+
+Deno.test("config: a '#' comment is named as such", async () => {
+  const err = await assertRejectsCni(
+    () => parseNetConf('# a comment\n{"name": "x"}'),
+    Code.DecodeFailed,
+  );
+  assert.match(
+    err.message,
+    /a '#' comment \(only \/\/ and \/\* \*\/ comments are allowed\) at line 1, column 1/,
+  );
+});
+
+const info = (over: Partial<Deno.FileInfo>): Deno.FileInfo =>
+  ({
+    isFile: true,
+    isDirectory: false,
+    isSymlink: false,
+    uid: 0,
+    mode: 0o100600,
+    size: 10,
+    dev: 1,
+    ino: 7,
+    ...over,
+  }) as Deno.FileInfo;
+
+Deno.test("psk file: the opened file must be the one checked: regular, root's, 0600, small", () => {
+  assert.equal(fileProblem(info({}), info({})), undefined);
+  assert.match(fileProblem(info({ isSymlink: true }), info({}))!, /is a symlink/);
+  assert.match(fileProblem(info({}), info({ ino: 8 }))!, /replaced while it was being opened/);
+  assert.match(fileProblem(info({}), info({ uid: 1000 }))!, /owned by uid 1000, not root/);
+  assert.match(
+    fileProblem(info({}), info({ mode: 0o100644 }))!,
+    /readable by group or others \(mode 0644\); chmod 600 it/,
+  );
+  assert.match(fileProblem(info({}), info({ isFile: false }))!, /not a regular file/);
+  assert.match(fileProblem(info({}), info({ size: 5000 }))!, /larger than 4096 bytes/);
+});
+
+Deno.test("psk file: every directory on the way must be root's and not writable by others", () => {
+  const dir = (over: Partial<Deno.FileInfo>) =>
+    info({ isFile: false, isDirectory: true, mode: 0o40755, ...over });
+  assert.equal(directoryProblem("/etc", dir({})), undefined);
+  assert.match(
+    directoryProblem("/etc/cni", dir({ mode: 0o40777 }))!,
+    /writable by group or others/,
+  );
+  assert.match(directoryProblem("/etc/cni", dir({ uid: 5 }))!, /not owned by root/);
+  assert.match(directoryProblem("/etc/cni", dir({ isSymlink: true }))!, /is a symlink/);
+});
+
+Deno.test("psk file: a missing one says so", async () => {
+  const conf = validateNetConf(
+    config({ vpn: { PSK: undefined, pskFile: "/etc/cni/strongswan/no-such-file" } }),
+  );
+  const err = await assertRejectsCni(() => readPsk(conf.vpn), Code.InvalidConfig);
+  assert.match(err.message, /(does not exist|cannot be trusted)/);
 });

@@ -56,6 +56,15 @@ Deno.test("env: malformed values are code 4", () => {
       { CNI_IFNAME: ".." },
       { CNI_NETNS: "relative/path" },
       { CNI_NETNS: "/run/netns/with space" },
+      { CNI_NETNS: '/run/netns/x"' },
+      { CNI_NETNS: "/run/netns/x#y" },
+      { CNI_NETNS: "/run/netns/x\\y" },
+      { CNI_NETNS: "/run/netns/x\u0001" },
+      // Through Multus, an interface name can come from a pod annotation.
+      { CNI_IFNAME: '"e""netns"x#' },
+      { CNI_IFNAME: "e#1" },
+      { CNI_IFNAME: "eth\n0" },
+      { CNI_IFNAME: "e'0" },
       { CNI_ARGS: "novalue" },
     ]
   ) {
@@ -66,4 +75,27 @@ Deno.test("env: malformed values are code 4", () => {
 Deno.test("env: CNI_ARGS keeps '=' inside values", () => {
   assert.deepEqual(parseCniArgs("A=b=c;D="), { A: "b=c", D: "" });
   assert.deepEqual(parseCniArgs(""), {});
+});
+
+Deno.test("env: interface names allow the kernel's safe set only", () => {
+  for (const ok of ["eth0", "net1", "eth0.100", "a_b-c", "abcdefghijklmno"]) {
+    assert.equal(parseEnv(getter({ ...base, CNI_IFNAME: ok })).ifname, ok);
+  }
+  const err = assertThrowsCni(
+    () => parseEnv(getter({ ...base, CNI_IFNAME: "e#1" })),
+    Code.InvalidEnv,
+  );
+  assert.match(err.message, /may hold only letters, digits, '_', '\.' and '-'/);
+});
+
+Deno.test("env: the pod's Kubernetes name comes from CNI_ARGS when it is a valid name", () => {
+  const env = parseEnv(getter({
+    ...base,
+    CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0",
+  }));
+  assert.deepEqual(env.pod, { namespace: "default", name: "web-0" });
+  const odd = parseEnv(
+    getter({ ...base, CNI_ARGS: "K8S_POD_NAMESPACE=default;K8S_POD_NAME=Web/0" }),
+  );
+  assert.equal(odd.pod, undefined);
 });

@@ -6,14 +6,20 @@ import {
   hubAddressing,
   hubStrongswanConf,
   hubSwanctlConf,
+  pathProblem,
   pluginList,
   podConnection,
   podStrongswanConf,
 } from "../../mod/ipsec/config.ts";
 import { daemonArgv, daemonPaths } from "../../mod/ipsec/daemon.ts";
 import { requiredPlugins } from "../../mod/plugin/status.ts";
-import { planTunnelGuard, planTunnelGuardRemoval } from "../../mod/ipsec/guard.ts";
-import { childInstalled, classifyFailure } from "../../mod/ipsec/tunnel.ts";
+import {
+  describeRule,
+  expectedGuardRules,
+  planTunnelGuard,
+  planTunnelGuardRemoval,
+} from "../../mod/ipsec/guard.ts";
+import { childInstalled, classifyFailure, virtualIpProblem } from "../../mod/ipsec/tunnel.ts";
 import { decodeMessage, encodeMessage, encodePacket } from "../../mod/ipsec/vici.ts";
 import { config } from "./helpers.ts";
 
@@ -43,10 +49,10 @@ Deno.test("pod strongswan.conf: own socket and log, no autoload, IKE marked past
 });
 
 Deno.test("pod connection: virtual IP requested, both subnets tunnelled, identity per attachment", () => {
-  const hub = podConnection(conf, "cid.eth0").hub as Record<string, unknown>;
+  const hub = podConnection(conf, "eth0@cid").hub as Record<string, unknown>;
   assert.deepEqual(hub.remote_addrs, ["10.9.0.2"]);
   assert.deepEqual(hub.vips, ["0.0.0.0"]);
-  assert.deepEqual(hub.local, { auth: "psk", id: "cid.eth0" });
+  assert.deepEqual(hub.local, { auth: "psk", id: "eth0@cid" });
   const child = (hub.children as Record<string, Record<string, unknown>>).hub;
   assert.deepEqual(child.remote_ts, ["10.173.0.0/16", "10.9.0.0/24"]);
   assert.equal(child.start_action, "none");
@@ -111,11 +117,17 @@ Deno.test("vici: packets are length-prefixed with type and name", () => {
 });
 
 Deno.test("tunnel failures: each cause gets its own message and code", () => {
+  const vpn = { serverIP: "10.9.0.2", serverIdentity: "10.9.0.2", timeout: 5 };
   const c = (log: string[], errmsg = "establishing CHILD_SA 'hub' failed") =>
-    classifyFailure(errmsg, log, "10.9.0.2", 5);
+    classifyFailure(errmsg, log, vpn);
   const auth = c(["received AUTHENTICATION_FAILED notify error"]);
   assert.equal(auth.code, Code.TunnelRejected);
-  assert.match(auth.message, /pre-shared key/);
+  assert.match(
+    auth.message,
+    /pre-shared key or the identity asked for.*vpn\.serverIdentity \(10\.9\.0\.2\)/,
+  );
+  const identity = c(["constraint check failed: identity '10.9.0.2' required"]);
+  assert.match(identity.message, /vpn\.serverIdentity/);
   assert.equal(c(["received NO_PROPOSAL_CHOSEN notify error"]).code, Code.TunnelRejected);
   assert.match(c(["received TS_UNACCEPTABLE notify, no CHILD_SA built"]).message, /virtualSubnet/);
   assert.match(c(["received INTERNAL_ADDRESS_FAILURE notify"]).message, /pool/);
@@ -135,23 +147,58 @@ Deno.test("tunnel: a CHILD_SA counts only once INSTALLED", () => {
   assert.ok(!childInstalled({}));
 });
 
-Deno.test("guard: tunnelled subnets unreachable outside the tunnel, the hub reachable via the bridge", () => {
+Deno.test("guard: rules refuse the tunnelled subnets whatever the routes, charon's packets pass", () => {
   const guard = planTunnelGuard(conf, "eth0", "172.17.0.1");
   assert.deepEqual(guard.lines, [
-    "route replace unreachable 10.173.0.0/16",
-    "route replace unreachable 10.9.0.0/24",
-    "route add 10.9.0.2/32 via 172.17.0.1 dev eth0",
+    "rule add pref 221 fwmark 0x42 lookup main",
+    "rule add pref 222 to 10.173.0.0/16 unreachable",
+    "rule add pref 222 to 10.9.0.0/24 unreachable",
+    "route replace 10.9.0.2/32 via 172.17.0.1 dev eth0",
   ]);
-  assert.deepEqual(guard.routes, [
-    { dst: "10.173.0.0/16" },
-    { dst: "10.9.0.0/24" },
-    { dst: "10.9.0.2/32", gw: "172.17.0.1" },
-  ]);
-  assert.equal(planTunnelGuard(conf, "eth0", undefined).lines.length, 2);
+  assert.deepEqual(guard.routes, [{ dst: "10.9.0.2/32", gw: "172.17.0.1" }]);
+  assert.equal(planTunnelGuard(conf, "eth0", undefined).lines.length, 3);
   assert.deepEqual(planTunnelGuardRemoval(conf), [
-    "route del unreachable 10.173.0.0/16",
-    "route del unreachable 10.9.0.0/24",
+    "rule del pref 221 fwmark 0x42 lookup main",
+    "rule del pref 222 to 10.173.0.0/16 unreachable",
+    "rule del pref 222 to 10.9.0.0/24 unreachable",
   ]);
+  // What `ip -j rule show` prints is matched against what CHECK expects.
+  const shown = [
+    { priority: 221, src: "all", fwmark: "0x42", table: "main" },
+    { priority: 222, src: "all", dst: "10.173.0.0", dstlen: 16, action: "unreachable" },
+    { priority: 222, src: "all", dst: "10.9.0.0", dstlen: 24, action: "unreachable" },
+  ].map((r) => `${r.priority} ${describeRule(r)}`);
+  assert.deepEqual(shown, expectedGuardRules(conf).map((r) => `${r.priority} ${r.what}`));
+});
+
+Deno.test("virtual IP: only an IPv4 address inside virtualSubnet that the hub may hand out", () => {
+  assert.equal(virtualIpProblem("10.173.0.2", "10.173.0.0/16"), undefined);
+  assert.match(virtualIpProblem("10.96.0.10", "10.173.0.0/16")!, /outside vpn\.virtualSubnet/);
+  assert.match(virtualIpProblem("10.173.0.1", "10.173.0.0/16")!, /hub's own address/);
+  assert.match(virtualIpProblem("10.173.0.0", "10.173.0.0/16")!, /network or broadcast/);
+  assert.match(virtualIpProblem("10.173.255.255", "10.173.0.0/16")!, /network or broadcast/);
+  assert.match(virtualIpProblem("fd00::2", "10.173.0.0/16")!, /not an IPv4 address/);
+});
+
+Deno.test("pod connection: the hub's identity is pinned", () => {
+  const hub = podConnection(
+    validateNetConf(config({ vpn: { serverIdentity: "hub.example.org" } })),
+    "eth0@cid",
+  ).hub as Record<string, unknown>;
+  assert.deepEqual(hub.remote, { auth: "psk", id: "hub.example.org" });
+});
+
+Deno.test("strongswan.conf: a path that could inject settings is refused", () => {
+  for (
+    const bad of ["/tmp/x\n  load = stroke", "/tmp/x # y", "relative/path", "/a/../b", '/tmp/"q"']
+  ) {
+    assert.ok(pathProblem(bad), bad);
+    assert.throws(() =>
+      hubStrongswanConf("userspace", { viciSocket: "/run/x.vici", logFile: bad })
+    );
+  }
+  assert.match(pathProblem(`/${"x".repeat(120)}`, true)!, /107 bytes/);
+  assert.equal(pathProblem("/var/log/strongswan-hub.log"), undefined);
 });
 
 Deno.test("status: every plugin the daemon loads is checked, each with its Debian package", () => {

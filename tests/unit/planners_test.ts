@@ -12,7 +12,7 @@ import {
   podRoutes,
 } from "../../mod/net/links.ts";
 import { planMasqAdd, planMasqDel, ruleComment } from "../../mod/net/masq.ts";
-import { attachmentNames, bridgeMac } from "../../mod/net/names.ts";
+import { attachmentNames, bridgeMac, ikeIdentity, namesOfStateDir } from "../../mod/net/names.ts";
 import { planNodeRoute } from "../../mod/net/noderoute.ts";
 import { assertThrowsCni, config } from "./helpers.ts";
 
@@ -35,11 +35,40 @@ Deno.test("names: derived from the attachment, stable, within kernel limits", as
   assert.ok(a.chain.length <= 28);
   assert.match(a.hostMac, /^02(:[0-9a-f]{2}){5}$/);
   assert.notEqual(a.hostMac, a.podMac);
-  assert.equal(a.ikeIdentity, "0123456789abcdef.eth0");
-  assert.ok(a.stateDir.endsWith("/0123456789abcdef.eth0"));
+  assert.match(a.stateDir, /^\/var\/lib\/cni\/strongswan\/[0-9a-f]{16}$/);
   const b = await attachmentNames("0123456789abcdef", "eth1");
   assert.notEqual(a.hostVeth, b.hostVeth);
   assert.notEqual(a.chain, b.chain);
+  assert.deepEqual(namesOfStateDir(a.stateDir), {
+    hostVeth: a.hostVeth,
+    chain: a.chain,
+    stateDir: a.stateDir,
+  });
+  assert.equal(namesOfStateDir("/var/lib/cni/strongswan/not-a-hash"), undefined);
+});
+
+Deno.test("names: a 64-hex container ID and a 15-character interface fit the vici socket path", async () => {
+  const { stateDir } = await attachmentNames("f".repeat(64), "abcdefghijklmno");
+  assert.ok(`${stateDir}/charon.vici`.length <= 107);
+});
+
+Deno.test("names: injective where 'ID.IF' was not (a.b + c vs a + b.c)", async () => {
+  const x = await attachmentNames("a.b", "c");
+  const y = await attachmentNames("a", "b.c");
+  assert.notEqual(x.stateDir, y.stateDir);
+  assert.notEqual(x.hostVeth, y.hostVeth);
+  assert.notEqual(ikeIdentity("a.b", "c"), ikeIdentity("a", "b.c"));
+  assert.equal(ikeIdentity("a.b", "c"), "c@a.b");
+});
+
+Deno.test("names: the IKE identity names the pod for the hub, stays unique and short", () => {
+  const id = "f".repeat(64);
+  const pod = { namespace: "default", name: "web-0" };
+  assert.equal(ikeIdentity(id, "eth0", pod), `default/web-0/eth0@${id}`);
+  const long = ikeIdentity(id, "eth0", { namespace: "n".repeat(63), name: "p".repeat(253) });
+  assert.ok(long.length <= 128, `${long.length}`);
+  assert.ok(long.endsWith(`/eth0@${id}`), "the unique part is never cut");
+  assert.notEqual(ikeIdentity(id, "eth0", pod), ikeIdentity(id, "eth1", pod));
 });
 
 const conf = validateNetConf(
@@ -184,7 +213,7 @@ Deno.test("node route: via the hub, or via the gateway toward it, none on the hu
   assert.deepEqual(planNodeRoute("10.173.0.0/16", "10.9.0.2", {}), [
     "ip",
     "route",
-    "replace",
+    "add",
     "10.173.0.0/16",
     "via",
     "10.9.0.2",

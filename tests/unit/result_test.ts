@@ -75,3 +75,42 @@ Deno.test("result: garbage is code 6", () => {
     );
   }
 });
+
+Deno.test("result: an IPAM answer that smuggles batch syntax is refused, naming the field", () => {
+  const attacks: [Record<string, unknown>, RegExp][] = [
+    [
+      {
+        ips: [{ address: "172.17.0.5/16" }],
+        routes: [{ dst: '10.99.0.0/16 dev eth0\nnetns exec p /bin/sh -c "id"\n#' }],
+      },
+      /routes\[0\]\.dst "10\.99\.0\.0\/16 dev eth0\\nnetns.*is not an IP address with a prefix/,
+    ],
+    [{ ips: [{ address: "172.17.0.5/16 dev lo" }] }, /ips\[0\]\.address/],
+    [{ ips: [{ address: "172.17.0.5/16", gateway: "172.17.0.1 onlink" }] }, /ips\[0\]\.gateway/],
+    [
+      { ips: [{ address: "172.17.0.5/16" }], routes: [{ dst: "0.0.0.0/0", gw: "1.2.3.4#" }] },
+      /routes\[0\]\.gw/,
+    ],
+    [{ cniVersion: "0.2.0", ip4: { ip: "1.2.3.4/8\nx" } }, /ip4\.address/],
+    [{ ips: [{ address: "172.17.0.5/16", interface: -1 }] }, /ips\[0\]\.interface/],
+  ];
+  for (const [raw, field] of attacks) {
+    assert.throws(
+      () => decodeResult(raw, "1.0.0", 'IPAM plugin "x" result', Code.IpamFailed),
+      (e: unknown) => e instanceof CniError && e.code === Code.IpamFailed && field.test(e.message),
+      JSON.stringify(raw),
+    );
+  }
+});
+
+Deno.test("result: addresses come back as the canonical text of what was parsed", () => {
+  const r = decodeResult({
+    ips: [{ address: "172.017.0.5/16" }, { address: "FD00:0:0::1/64", gateway: "fd00::0:1" }],
+    routes: [{ dst: "0.0.0.0/0", gw: "" }],
+  }, "1.0.0");
+  assert.deepEqual(r.ips, [{ address: "172.17.0.5/16" }, {
+    address: "fd00::1/64",
+    gateway: "fd00::1",
+  }]);
+  assert.deepEqual(r.routes, [{ dst: "0.0.0.0/0" }]);
+});

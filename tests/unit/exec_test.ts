@@ -1,0 +1,82 @@
+/** The exec deadline ends the command and everything it started; output is bounded. Real processes. */
+
+import assert from "node:assert/strict";
+import { ExecError, run } from "../../mod/exec.ts";
+
+/** Whether a pid is gone (or a zombie waiting for its reaper). */
+async function gone(pid: number): Promise<boolean> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z";
+  } catch {
+    return true;
+  }
+}
+
+async function rejects(p: Promise<unknown>): Promise<ExecError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof ExecError, String(err));
+    return err;
+  }
+  assert.fail("expected an ExecError");
+}
+
+Deno.test("exec: a background child holding the output pipe does not outlive the deadline", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const started = performance.now();
+    // The shell exits at once; its child keeps stdout open for 30 s.
+    const err = await rejects(run(["sh", "-c", `sleep 30 & echo $! > ${dir}/pid; echo hi`], {
+      timeoutMs: 500,
+    }));
+    const took = performance.now() - started;
+    assert.match(err.message, /timed out after 500 ms/);
+    assert.ok(took < 5000, `took ${took} ms`);
+    const pid = Number(await Deno.readTextFile(`${dir}/pid`));
+    for (let i = 0; i < 100 && !(await gone(pid)); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(await gone(pid), "the background sleep was killed with its group");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("exec: a command ignoring SIGTERM gets SIGKILL", async () => {
+  const started = performance.now();
+  const err = await rejects(run(["sh", "-c", "trap '' TERM; sleep 30"], { timeoutMs: 300 }));
+  assert.match(err.message, /timed out/);
+  assert.ok(performance.now() - started < 5000);
+});
+
+Deno.test("exec: a process that left the group cannot hold us past the deadline", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const started = performance.now();
+    // setsid puts the sleep in a new session: the group kill misses it, its pipe is abandoned.
+    await rejects(run(["sh", "-c", `setsid sh -c 'echo $$ > ${dir}/pid; exec sleep 30' & wait`], {
+      timeoutMs: 300,
+    }));
+    assert.ok(performance.now() - started < 5000);
+    const pid = Number(await Deno.readTextFile(`${dir}/pid`));
+    Deno.kill(pid, "SIGKILL"); // ours, by its pid
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("exec: output beyond the limit is an error, not a memory hog", async () => {
+  const err = await rejects(run(["yes"], { outputLimit: 10_000, timeoutMs: 5000 }));
+  assert.match(err.message, /printed more than 10000 bytes/);
+});
+
+Deno.test("exec: success, exit codes and stderr are reported", async () => {
+  assert.deepEqual(await run(["sh", "-c", "echo out; echo err >&2"]), {
+    stdout: "out\n",
+    stderr: "err\n",
+  });
+  const err = await rejects(run(["sh", "-c", "echo bad >&2; exit 3"]));
+  assert.equal(err.exitCode, 3);
+  assert.match(err.message, /exited with code 3: bad/);
+  assert.match((await rejects(run(["/no/such/program"]))).message, /cannot start/);
+});
