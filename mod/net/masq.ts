@@ -10,6 +10,8 @@ import { run } from "../exec.ts";
 import { addressOf, canonicalCidr, parseCidr } from "./cidr.ts";
 
 const MULTICAST = "224.0.0.0/4";
+/** A node with kube-proxy in iptables mode can have a nat table of many megabytes. */
+const NAT_TABLE_LIMIT = 64 << 20;
 
 export function ruleComment(network: string, containerId: string): string {
   return `strongswan-cni: ${network} ${containerId}`.slice(0, 255);
@@ -68,7 +70,7 @@ export async function addMasquerade(
 
 export async function removeMasquerade(chain: string): Promise<void> {
   try {
-    const { stdout } = await run(["iptables-save", "-t", "nat"]);
+    const { stdout } = await run(["iptables-save", "-t", "nat"], { outputLimit: NAT_TABLE_LIMIT });
     const batch = planMasqDel(stdout, chain);
     if (batch) await run(["iptables-restore", "--wait", "--noflush"], { stdin: batch });
   } catch (err) {
