@@ -1,16 +1,19 @@
 /**
- * The main job: a hub and two nodes in network namespaces, two pods per node
- * (both nodes on the same 172.17.0.0/16 bridge subnet, as in the seed), the
- * plugin's ADD for each pod exactly as a runtime runs it, a ping matrix over
- * the virtual IPs, then DEL for all and a check that nothing is left.
+ * The main job: a hub, a lease server and two nodes in network namespaces,
+ * two pods per node (both nodes on the same 172.17.0.0/16 bridge subnet, as
+ * in the seed), the plugin's ADD for each pod exactly as a runtime runs it,
+ * a ping matrix over the virtual IPs; then the hub crashes and restarts, and
+ * every pod comes back by itself with its address; then DEL for all and a
+ * check that nothing is left.
  */
 
 import { attachmentNames } from "../mod/net/names.ts";
-import { Lab, type Pod } from "./lab.ts";
+import { Lab, LEASE_SERVER_IP, type Pod, SERVER_IP } from "./lab.ts";
 import type { PluginOutput } from "./plugin.ts";
 
 const NODES = 2;
 const PODS_PER_NODE = 2;
+const RECOVERY_LIMIT_MS = 60_000;
 
 function pad(s: string, n: number): string {
   return s.padEnd(n);
@@ -29,7 +32,31 @@ async function leftovers(lab: Lab, pods: Pod[]): Promise<string[]> {
   }
   const sas = await lab.hubSaCount();
   if (sas > 0) found.push(`${sas} IKE_SA(s) on the hub`);
+  const leases = (await lab.leases()).length;
+  if (leases > 0) found.push(`${leases} lease(s) on the lease server`);
   return found;
+}
+
+/** Prints the ping matrix; returns the number of failed pings. */
+async function pingMatrix(lab: Lab, pods: Pod[], vips: string[]): Promise<number> {
+  console.log(pad("", 8) + pods.map((p) => pad(p.name, 8)).join(""));
+  let failures = 0;
+  for (const from of pods) {
+    const row = await Promise.all(vips.map((vip) => lab.ping(from.netnsName, vip)));
+    failures += row.filter((ok) => !ok).length;
+    console.log(pad(from.name, 8) + row.map((ok) => pad(ok ? "ok" : "FAIL", 8)).join(""));
+  }
+  return failures;
+}
+
+/** Waits until the hub holds every pod again; returns the ms it took, or undefined. */
+async function waitForPods(lab: Lab, count: number): Promise<number | undefined> {
+  const started = Date.now();
+  while (Date.now() - started < RECOVERY_LIMIT_MS) {
+    if ((await lab.hubSaCount().catch(() => 0)) === count) return Date.now() - started;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return undefined;
 }
 
 async function main(): Promise<number> {
@@ -38,12 +65,13 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(
-    "Building the LAN: hub 10.9.0.2 (strongSwan, config from `strongswan server-config`),",
+    `Building the LAN: hub ${SERVER_IP} (strongSwan, config from \`strongswan server-config\`),`,
   );
   console.log(
-    `${NODES} nodes, ${PODS_PER_NODE} pods each, bridge docker0 172.17.0.0/16 on every node.\n`,
+    `lease server ${LEASE_SERVER_IP} (dnsmasq: pods' addresses outlive the hub), ${NODES} nodes,`,
   );
-  const lab = await Lab.create({ nodes: NODES });
+  console.log(`${PODS_PER_NODE} pods each, bridge docker0 172.17.0.0/16 on every node.\n`);
+  const lab = await Lab.create({ nodes: NODES, leaseServer: true });
   try {
     const pods: Pod[] = [];
     for (let n = 1; n <= NODES; n++) {
@@ -61,30 +89,50 @@ async function main(): Promise<number> {
     const vip = (o: PluginOutput) =>
       (o.json!.ips as { address: string }[])[0].address.split("/")[0];
     const bridgeIp = (o: PluginOutput) => (o.json!.ips as { address: string }[])[1].address;
+    const vips = added.map(vip);
 
     console.log(
-      `${pad("pod", 8)}${pad("node", 8)}${pad("bridge IP", 16)}${pad("virtual IP", 14)}ADD time`,
+      `${pad("pod", 8)}${pad("node", 8)}${pad("bridge IP", 16)}${pad("virtual IP", 16)}ADD time`,
     );
     pods.forEach((pod, i) => {
       console.log(
         `${pad(pod.name, 8)}${pad(`node${pod.node}`, 8)}${pad(bridgeIp(added[i]), 16)}${
-          pad(vip(added[i]), 14)
+          pad(vips[i], 16)
         }${added[i].ms.toFixed(0)} ms`,
       );
     });
 
     console.log("\nPing matrix over the virtual IPs (rows ping columns, through the IPsec hub):");
-    console.log(pad("", 8) + pods.map((p) => pad(p.name, 8)).join(""));
-    let failures = 0;
-    for (const from of pods) {
-      const row = await Promise.all(added.map((o) => lab.ping(from.netnsName, vip(o))));
-      failures += row.filter((ok) => !ok).length;
-      console.log(pad(from.name, 8) + row.map((ok) => pad(ok ? "ok" : "FAIL", 8)).join(""));
-    }
+    let failures = await pingMatrix(lab, pods, vips);
+
+    console.log("\nThe hub crashes (SIGKILL: no goodbye to the pods) and is started again.");
+    const before = new Map((await lab.hubSas()).map((s) => [s.identity, s.vip]));
+    await lab.crashHub();
+    await lab.startHub();
+    const recovery = await waitForPods(lab, pods.length);
+    const after = await lab.hubSas();
+    const changed = after.filter((s) => before.get(s.identity) !== s.vip);
+    const kept = recovery !== undefined && changed.length === 0;
+    console.log(
+      recovery === undefined
+        ? `Not every pod was back within ${RECOVERY_LIMIT_MS / 1000} s.`
+        : `Every pod was back by itself ${
+          (recovery / 1000).toFixed(1)
+        } s after the hub restarted ` +
+          `(dead peer detection), ${
+            changed.length === 0
+              ? "each with the address it had"
+              : `but ${changed.length} with another address`
+          }.`,
+    );
+    console.log("Ping matrix after the restart:");
+    failures += await pingMatrix(lab, pods, vips);
 
     const deleted: PluginOutput[] = [];
     for (const pod of pods) deleted.push(await lab.del(pod));
     const delFailed = deleted.filter((o) => o.code !== 0).length;
+    // The hub releases each lease as the pod's SA goes.
+    await new Promise((r) => setTimeout(r, 200));
     const left = await leftovers(lab, pods);
     const delMs = deleted.map((o) => o.ms.toFixed(0)).join(", ");
     console.log(
@@ -92,10 +140,10 @@ async function main(): Promise<number> {
     );
     console.log(
       `Left behind: ${
-        left.length === 0 ? "nothing (no daemon, state, or hub SA)" : left.join("; ")
+        left.length === 0 ? "nothing (no daemon, state, hub SA or lease)" : left.join("; ")
       }`,
     );
-    const ok = failures === 0 && delFailed === 0 && left.length === 0;
+    const ok = failures === 0 && kept && delFailed === 0 && left.length === 0;
     console.log(ok ? "\nDemo passed." : `\nDemo FAILED: ${failures} ping(s) failed.`);
     return ok ? 0 : 1;
   } finally {

@@ -1,14 +1,15 @@
 /**
  * A LAN in network namespaces, for the demo, the root tests and the
- * benchmarks: a hub (strongSwan server, configured by `server-config`), nodes
- * on a LAN bridge inside the hub's namespace, and empty pod namespaces for the
- * plugin to attach. Everything carries the lab's unique id; cleanup() removes
- * every namespace, process and file the lab made, even after a failure.
+ * benchmarks: a switch, a hub (strongSwan, configured by `server-config` and
+ * started with the commands it prints), optionally a lease server (dnsmasq),
+ * nodes, and empty pod namespaces for the plugin to attach. Everything
+ * carries the lab's unique id; cleanup() removes every namespace, process and
+ * file the lab made, even after a failure.
  */
 
 import { join } from "node:path";
 import { inNetns, run, tryRun } from "../mod/exec.ts";
-import { hubAddressing } from "../mod/ipsec/config.ts";
+import { hubAddressing } from "../mod/hub/addressing.ts";
 import {
   connectVici,
   type DaemonId,
@@ -23,6 +24,7 @@ export const SERVER_IP = "10.9.0.2";
 export const HOST_SUBNET = "10.9.0.0/24";
 export const VIRTUAL_SUBNET = "10.173.0.0/16";
 export const BRIDGE_SUBNET = "172.17.0.0/16";
+export const LEASE_SERVER_IP = "10.9.0.5";
 export const LAB_PSK = "dummy1234";
 /** An address beyond the LAN (on the hub, which routes for the nodes): masqueraded traffic goes here. */
 export const OUTSIDE_ADDRESS = "10.20.0.1";
@@ -43,10 +45,20 @@ export interface LabOptions {
   nodes: number;
   /** Start the hub (default true). */
   hub?: boolean;
+  /** Pods' virtual IPs from a lease server (dnsmasq in its own namespace) instead of the hub's memory. */
+  leaseServer?: boolean;
   /** The pod network's virtual subnet, for hub and pods (default VIRTUAL_SUBNET). */
   virtualSubnet?: string;
   /** Changes the hub's swanctl.conf as server-config wrote it (a misconfigured or hostile hub). */
   hubSwanctl?: (text: string) => string;
+  /** Changes the hub's strongswan.conf likewise (a hub that gives up on silent pods sooner). */
+  hubStrongswan?: (text: string) => string;
+}
+
+/** One lease of the lease server, as dnsmasq's lease file has it. */
+export interface Lease {
+  ip: string;
+  clientId: string;
 }
 
 const nsPath = (name: string) => `/run/netns/${name}`;
@@ -57,8 +69,8 @@ export class Lab {
   #namespaces: string[] = [];
   #attached = new Map<string, { pod: Pod; config: NetworkConfig }>();
   #hub?: DaemonId;
-  #virtualSubnet = VIRTUAL_SUBNET;
-  #hubSwanctl: (text: string) => string = (text) => text;
+  #dnsmasq?: Deno.ChildProcess;
+  #opts: LabOptions = { nodes: 0 };
   dir = "";
   cniPath: string[] = [];
 
@@ -66,6 +78,14 @@ export class Lab {
 
   get hubNetns(): string {
     return `swl${this.id}-hub`;
+  }
+
+  get lanNetns(): string {
+    return `swl${this.id}-lan`;
+  }
+
+  get leaseNetns(): string {
+    return `swl${this.id}-lease`;
   }
 
   nodeNetns(node: number): string {
@@ -76,8 +96,20 @@ export class Lab {
     return `10.9.0.${10 + node}`;
   }
 
+  get hubDir(): string {
+    return join(this.dir, "hub");
+  }
+
   get hubViciSocket(): string {
-    return daemonPaths(join(this.dir, "hub")).viciSocket;
+    return daemonPaths(this.hubDir).viciSocket;
+  }
+
+  get leaseFile(): string {
+    return join(this.dir, "leases");
+  }
+
+  get virtualSubnet(): string {
+    return this.#opts.virtualSubnet ?? VIRTUAL_SUBNET;
   }
 
   static async create(opts: LabOptions): Promise<Lab> {
@@ -97,47 +129,55 @@ export class Lab {
     await run(["ip", "-n", name, "link", "set", "lo", "up"]);
   }
 
+  /** Plugs a namespace into the LAN switch: its lan0, the switch's port. */
+  async #plug(ns: string, port: string, address: string): Promise<void> {
+    await run([
+      "ip",
+      "link",
+      "add",
+      "name",
+      "lan0",
+      "netns",
+      ns,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      port,
+      "netns",
+      this.lanNetns,
+    ]);
+    await run(["ip", "-n", this.lanNetns, "link", "set", port, "master", "lan0", "up"]);
+    await run(["ip", "-n", ns, "addr", "add", `${address}/24`, "dev", "lan0"]);
+    await run(["ip", "-n", ns, "link", "set", "lan0", "up"]);
+  }
+
   async #build(opts: LabOptions): Promise<void> {
-    this.#virtualSubnet = opts.virtualSubnet ?? VIRTUAL_SUBNET;
-    if (opts.hubSwanctl) this.#hubSwanctl = opts.hubSwanctl;
+    this.#opts = opts;
     this.dir = await Deno.makeTempDir({ prefix: `swlab-${this.id}-` });
     const bin = join(this.dir, "bin");
     await Deno.mkdir(bin);
     await installLauncher(bin);
     this.cniPath = [bin, REFERENCE_PLUGINS];
 
+    await this.#netns(this.lanNetns);
+    await run(["ip", "-n", this.lanNetns, "link", "add", "lan0", "type", "bridge"]);
+    await run(["ip", "-n", this.lanNetns, "link", "set", "lan0", "up"]);
+
     const hub = this.hubNetns;
     await this.#netns(hub);
-    await run(["ip", "-n", hub, "link", "add", "lan0", "type", "bridge"]);
-    await run(["ip", "-n", hub, "addr", "add", `${SERVER_IP}/24`, "dev", "lan0"]);
-    await run(["ip", "-n", hub, "link", "set", "lan0", "up"]);
-    // What server-config tells the operator to do on the hub.
-    for (const setting of ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0"]) {
-      await run(inNetns(nsPath(hub), ["sysctl", "-qw", setting]));
-    }
+    await this.#plug(hub, "hub", SERVER_IP);
+    // The hub is the nodes' router: masqueraded traffic beyond the LAN ends here.
     await run(["ip", "-n", hub, "addr", "add", `${OUTSIDE_ADDRESS}/32`, "dev", "lo"]);
+    await this.#writeHubConfig();
+    await this.#hubNetworkSetup();
+
+    if (opts.leaseServer) await this.#startLeaseServer();
+
     for (let n = 1; n <= opts.nodes; n++) {
       const node = this.nodeNetns(n);
       await this.#netns(node);
-      await run([
-        "ip",
-        "link",
-        "add",
-        "name",
-        "lan0",
-        "netns",
-        node,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        `n${n}`,
-        "netns",
-        hub,
-      ]);
-      await run(["ip", "-n", hub, "link", "set", `n${n}`, "master", "lan0", "up"]);
-      await run(["ip", "-n", node, "addr", "add", `${this.nodeAddress(n)}/24`, "dev", "lan0"]);
-      await run(["ip", "-n", node, "link", "set", "lan0", "up"]);
+      await this.#plug(node, `n${n}`, this.nodeAddress(n));
       await run(["ip", "-n", node, "route", "add", "default", "via", SERVER_IP]);
     }
     if (opts.hub ?? true) await this.startHub();
@@ -157,7 +197,7 @@ export class Lab {
       ...rest,
       vpn: {
         serverIP: SERVER_IP,
-        virtualSubnet: this.#virtualSubnet,
+        virtualSubnet: this.virtualSubnet,
         hostSubnet: HOST_SUBNET,
         PSK: LAB_PSK,
         timeout: 5,
@@ -173,9 +213,8 @@ export class Lab {
     };
   }
 
-  /** Renders the hub's config with the plugin's own server-config, then runs it. */
-  async startHub(): Promise<void> {
-    const hubDir = join(this.dir, "hub");
+  /** The hub's files, by the plugin's own `server-config`, as an operator runs it. */
+  async #writeHubConfig(): Promise<void> {
     const confFile = join(this.dir, "network.json");
     await Deno.writeTextFile(confFile, JSON.stringify(this.config(1)));
     await run([
@@ -183,27 +222,89 @@ export class Lab {
       "server-config",
       confFile,
       "--out",
-      hubDir,
-      "--vici-socket",
-      this.hubViciSocket,
-      "--log",
-      daemonPaths(hubDir).logFile,
+      this.hubDir,
+      "--datapath",
+      "userspace",
+      ...(this.#opts.leaseServer
+        ? ["--lease-server", LEASE_SERVER_IP, "--lease-file", this.leaseFile]
+        : []),
     ]);
-    // What server-config tells the operator to do on the hub.
-    const { hubAddress } = hubAddressing(this.#virtualSubnet);
-    await tryRun(["ip", "-n", this.hubNetns, "addr", "add", `${hubAddress}/32`, "dev", "lo"]);
-    // server-config wrote the settings; the hub runs them as the pods' daemons run theirs.
-    const paths = daemonPaths(hubDir);
+    for (
+      const [file, edit] of [
+        ["swanctl.conf", this.#opts.hubSwanctl],
+        ["strongswan.conf", this.#opts.hubStrongswan],
+      ] as const
+    ) {
+      if (!edit) continue;
+      const path = join(this.hubDir, file);
+      await Deno.writeTextFile(path, edit(await Deno.readTextFile(path)));
+    }
+  }
+
+  /** What server-config tells the operator to do on the hub before starting it. */
+  async #hubNetworkSetup(): Promise<void> {
+    const ns = this.hubNetns;
+    const { hubAddress } = hubAddressing(this.virtualSubnet);
+    await run(["ip", "-n", ns, "addr", "add", `${hubAddress}/32`, "dev", "lo"]);
+    for (const setting of ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0"]) {
+      await run(inNetns(nsPath(ns), ["sysctl", "-qw", setting]));
+    }
+    if (this.#opts.leaseServer) {
+      await run([
+        "ip",
+        "-n",
+        ns,
+        "route",
+        "replace",
+        `${LEASE_SERVER_IP}/32`,
+        "dev",
+        "lan0",
+        "src",
+        hubAddress,
+      ]);
+    }
+  }
+
+  /** dnsmasq on server-config's dnsmasq.conf, in its own namespace, with a route back via the hub. */
+  async #startLeaseServer(): Promise<void> {
+    const ns = this.leaseNetns;
+    await this.#netns(ns);
+    await this.#plug(ns, "lease", LEASE_SERVER_IP);
+    await run(["ip", "-n", ns, "route", "replace", this.virtualSubnet, "via", SERVER_IP]);
+    this.#dnsmasq = new Deno.Command("nsenter", {
+      args: [
+        `--net=${nsPath(ns)}`,
+        "--",
+        "dnsmasq",
+        "--keep-in-foreground",
+        `--log-facility=${join(this.dir, "dnsmasq.log")}`,
+        `--conf-file=${join(this.hubDir, "dnsmasq.conf")}`,
+        `--pid-file=${join(this.dir, "dnsmasq.pid")}`,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    // Ready once it listens on the DHCP port.
+    for (let i = 0; i < 200; i++) {
+      const { stdout } = await run(inNetns(nsPath(ns), ["ss", "-Huln", "sport", "= :67"]));
+      if (stdout.trim()) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("dnsmasq did not start listening on port 67");
+  }
+
+  /** Starts charon as server-config says (own /run, socket and log) and loads its connection. */
+  async startHub(): Promise<void> {
+    const paths = daemonPaths(this.hubDir);
     const hub = await launchDaemon(nsPath(this.hubNetns), paths);
     this.#hub = hub.id;
     (await connectVici(paths, hub, 5000)).close();
-    const swanctl = join(hubDir, "swanctl.conf");
-    await Deno.writeTextFile(swanctl, this.#hubSwanctl(await Deno.readTextFile(swanctl)));
     await run([
       "swanctl",
       "--load-all",
       "--file",
-      join(hubDir, "swanctl.conf"),
+      join(this.hubDir, "swanctl.conf"),
       "--uri",
       `unix://${this.hubViciSocket}`,
     ]);
@@ -214,20 +315,81 @@ export class Lab {
     this.#hub = undefined;
   }
 
+  /** Runs the plugin's operator CLI on a node (or, with node 0, on the hub). */
+  async cli(
+    node: number,
+    ...args: string[]
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    const ns = node === 0 ? this.hubNetns : this.nodeNetns(node);
+    const out = await new Deno.Command("ip", {
+      args: ["netns", "exec", ns, join(this.cniPath[0], "strongswan"), ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+  }
+
+  /** Kills the hub without a goodbye (no DELETEs): the pods must notice by dead peer detection. */
+  async crashHub(): Promise<void> {
+    if (this.#hub) Deno.kill(this.#hub.pid, "SIGKILL");
+    await stopDaemon(this.#hub!);
+    this.#hub = undefined;
+    // The kernel releases a killed process's sockets a moment after it is gone; a charon
+    // started before that runs without its IKE ports.
+    for (let i = 0; i < 500; i++) {
+      const { stdout } = await run(
+        inNetns(nsPath(this.hubNetns), ["ss", "-Huln", "( sport = :500 or sport = :4500 )"]),
+      );
+      if (!stdout.trim()) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // charon refuses to start while its pid file names a process, and a killed one can
+    // linger as a zombie here: clear it, as a service manager clears its runtime directory.
+    await Deno.remove(join(daemonPaths(this.hubDir).runDir, "charon.pid")).catch(() => {});
+  }
+
+  /** Cuts the hub off the LAN (or heals it): neither side hears the other. */
+  async partitionHub(cut: boolean): Promise<void> {
+    await run(["ip", "-n", this.lanNetns, "link", "set", "hub", cut ? "down" : "up"]);
+  }
+
   /** Number of IKE_SAs the hub has. */
   async hubSaCount(): Promise<number> {
+    return (await this.hubSas()).length;
+  }
+
+  /** The hub's IKE_SAs: the pod identity and the virtual IP of each. */
+  async hubSas(): Promise<{ identity: string; vip: string }[]> {
     const client = await ViciClient.connect(this.hubViciSocket);
     try {
-      let count = 0;
-      await client.request(
-        "list-sas",
-        {},
-        ["list-sa"],
-        (_n, msg) => count += Object.keys(msg).length,
-      );
-      return count;
+      const sas: { identity: string; vip: string }[] = [];
+      await client.request("list-sas", {}, ["list-sa"], (_n, msg) => {
+        for (const sa of Object.values(msg)) {
+          if (typeof sa !== "object" || Array.isArray(sa)) continue;
+          const vips = sa["remote-vips"];
+          sas.push({
+            identity: String(sa["remote-id"] ?? ""),
+            vip: Array.isArray(vips) ? vips[0] : "",
+          });
+        }
+      });
+      return sas;
     } finally {
       client.close();
+    }
+  }
+
+  /** The lease server's current leases. */
+  async leases(): Promise<Lease[]> {
+    try {
+      return (await Deno.readTextFile(this.leaseFile)).split("\n").filter((l) => l.trim())
+        .map((l) => {
+          const [, , ip, , clientId] = l.split(" ");
+          return { ip, clientId };
+        });
+    } catch {
+      return [];
     }
   }
 
@@ -237,7 +399,7 @@ export class Lab {
   }
 
   async pod(node: number, name: string, ifname = "eth0"): Promise<Pod> {
-    const netnsName = `swl${this.id}-${name}`;
+    const netnsName = `swl${this.id}-p-${name}`;
     await this.#netns(netnsName);
     return {
       name,
@@ -310,12 +472,20 @@ export class Lab {
     ]);
   }
 
-  /** Removes everything the lab made: attachments (by DEL), the hub, namespaces, files. */
+  /** Removes everything the lab made: attachments (by DEL), daemons, namespaces, files. */
   async cleanup(): Promise<void> {
     for (const { pod, config } of this.#attached.values()) {
       await this.exec(pod, "DEL", config).catch(() => {});
     }
     await this.stopHub().catch(() => {});
+    if (this.#dnsmasq) {
+      try {
+        this.#dnsmasq.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      await this.#dnsmasq.status;
+    }
     for (const ns of this.#namespaces.reverse()) await tryRun(["ip", "netns", "del", ns]);
     this.#namespaces = [];
     if (this.dir) await Deno.remove(this.dir, { recursive: true }).catch(() => {});

@@ -1,11 +1,11 @@
 /**
- * strongSwan settings for a pod's daemon and for the hub (pure). Both sides
- * are rendered from the same NetConf so that they always agree.
+ * strongSwan settings (pure): what pod and hub share (proposals, the
+ * strongswan.conf builder) and the pod's own daemon and connection. The
+ * hub's files are rendered in mod/hub/ from the same NetConf, so both sides
+ * always agree.
  */
 
 import type { NetConf } from "../config/load.ts";
-import type { Secret } from "../config/secret.ts";
-import { broadcastOf, formatIPv4, networkOf, parseCidr } from "../net/cidr.ts";
 import { DAEMON_GROUP, DAEMON_USER } from "./daemon.ts";
 import type { ViciMessage } from "./vici.ts";
 
@@ -18,17 +18,29 @@ export const ESP_PROPOSAL = "aes256gcm16";
 export const CONNECTION = "hub";
 /** Marks charon's own packets (IKE, UDP-encapsulated ESP) so they skip the tunnel's routes. */
 export const IKE_FWMARK = "0x42";
-/** The hub's dead peer detection: how soon the lease of a vanished pod is reclaimed. */
-export const HUB_DPD_DELAY = "30s";
+
+/**
+ * A pod notices a dead hub (restart, failover, partition) within
+ * POD_DPD_DELAY of silence plus its retransmits: 1.5+2.4+3.8+6.1 s (~14 s).
+ * Then it starts over, for ever, so it is back ~14 s at most after the hub
+ * answers again.
+ */
+export const POD_DPD_DELAY = "5s";
+export const POD_RETRANSMIT = [
+  "retransmit_tries = 3",
+  "retransmit_timeout = 1.5",
+  "retransmit_base = 1.6",
+];
 
 /**
  * Only what a PSK client or server needs: most strongSwan CVEs are in
  * EAP/TLS/X.509 code that is never loaded here. kernel-libipsec must come
  * before kernel-netlink, or the SAs go to the kernel's XFRM (no ESP here).
+ * extra: plugins only one side loads (the hub's dhcp).
  */
-export function pluginList(datapath: ResolvedDatapath): string {
+export function pluginList(datapath: ResolvedDatapath, extra: string[] = []): string {
   const kernel = datapath === "userspace" ? "kernel-libipsec kernel-netlink" : "kernel-netlink";
-  return `random nonce openssl kdf socket-default ${kernel} vici`;
+  return ["random nonce openssl kdf socket-default", kernel, "vici", ...extra].join(" ");
 }
 
 export interface DaemonFiles {
@@ -36,12 +48,12 @@ export interface DaemonFiles {
   logFile: string;
 }
 
-/** Characters a path may have to be written into strongswan.conf unquoted. */
+/** Characters a path may have to be written unquoted into strongswan.conf (or dnsmasq's, keepalived's). */
 const SAFE_PATH = /^\/[A-Za-z0-9_.,+@=:\/\-]*$/;
 /** The kernel's limit on a unix socket path (sun_path), with its terminating NUL. */
 export const MAX_SOCKET_PATH = 107;
 
-/** Why path cannot go into a strongswan.conf (or a socket), if it cannot. */
+/** Why path cannot go into a config file (or be a socket), if it cannot. */
 export function pathProblem(path: string, socket = false): string | undefined {
   if (!SAFE_PATH.test(path) || path.includes("/../") || path.endsWith("/..")) {
     return "must be an absolute path of letters, digits and _ . , + @ = : / - only";
@@ -52,40 +64,47 @@ export function pathProblem(path: string, socket = false): string | undefined {
   return undefined;
 }
 
-function safePath(path: string, socket = false): string {
+export function safePath(path: string, socket = false): string {
   const problem = pathProblem(path, socket);
   if (problem) {
     throw new Error(
-      `refusing to write ${JSON.stringify(path)} into strongswan.conf: it ${problem}`,
+      `refusing to write ${JSON.stringify(path)} into a config file: it ${problem}`,
     );
   }
   return path;
 }
 
-/** A strongswan.conf: the explicit plugin list, its own vici socket and log file. */
-function charonConf(
-  header: string,
-  datapath: ResolvedDatapath,
-  files: DaemonFiles,
-  extra: { settings?: string[]; plugins?: string[] } = {},
-): string {
-  const indent = (lines: string[] | undefined, depth: string) =>
-    (lines ?? []).map((l) => `${depth}${l}\n`).join("");
+export interface CharonSettings {
+  /** The `load` list (pluginList's). */
+  load: string;
+  files: DaemonFiles;
+  /** Lines in the charon section. */
+  settings?: string[];
+  /** Lines in charon.plugins. */
+  plugins?: string[];
+}
+
+function indent(lines: string[] | undefined, depth: string): string {
+  return (lines ?? []).map((l) => `${depth}${l}\n`).join("");
+}
+
+/** A complete strongswan.conf: the explicit plugin list, its own vici socket and log file. */
+export function charonConf(header: string, c: CharonSettings): string {
   return `# ${header}
 charon {
   load_modular = no
-  load = ${pluginList(datapath)}
-${indent(extra.settings, "  ")}  plugins {
+  load = ${c.load}
+${indent(c.settings, "  ")}  plugins {
     vici {
-      socket = unix://${safePath(files.viciSocket, true)}
+      socket = unix://${safePath(c.files.viciSocket, true)}
     }
     kernel-libipsec {
       allow_peer_ts = yes
     }
-${indent(extra.plugins, "    ")}  }
+${indent(c.plugins, "    ")}  }
   filelog {
     log {
-      path = ${safePath(files.logFile)}
+      path = ${safePath(c.files.logFile)}
       time_format = %F %T
       default = 1
       flush_line = yes
@@ -101,33 +120,36 @@ export function podStrongswanConf(
   ifname: string,
   files: DaemonFiles,
 ): string {
-  return charonConf(
-    "Written by the strongswan CNI plugin for one pod attachment.",
-    datapath,
+  return charonConf("Written by the strongswan CNI plugin for one pod attachment.", {
+    load: pluginList(datapath),
     files,
-    {
-      settings: [
-        ...(datapath === "kernel" ? [`install_virtual_ip_on = ${ifname}`] : []),
-        // Pods only initiate: random local ports let two attachments' daemons share a pod.
-        "port = 0",
-        "port_nat_t = 0",
-        // Root is dropped once the sockets and the TUN device exist (only CAP_NET_ADMIN stays).
-        `user = ${DAEMON_USER}`,
-        `group = ${DAEMON_GROUP}`,
-      ],
-      plugins: [
-        "socket-default {",
-        `  fwmark = ${IKE_FWMARK}`,
-        "}",
-        "kernel-netlink {",
-        `  fwmark = !${IKE_FWMARK}`,
-        "}",
-      ],
-    },
-  );
+    settings: [
+      ...(datapath === "kernel" ? [`install_virtual_ip_on = ${ifname}`] : []),
+      // Pods only initiate: random local ports let two attachments' daemons share a pod.
+      "port = 0",
+      "port_nat_t = 0",
+      ...POD_RETRANSMIT,
+      // Root is dropped once the sockets and the TUN device exist (only CAP_NET_ADMIN stays).
+      `user = ${DAEMON_USER}`,
+      `group = ${DAEMON_GROUP}`,
+    ],
+    plugins: [
+      "socket-default {",
+      `  fwmark = ${IKE_FWMARK}`,
+      "}",
+      "kernel-netlink {",
+      `  fwmark = !${IKE_FWMARK}`,
+      "}",
+    ],
+  });
 }
 
-/** The pod's connection, for vici load-conn: ask for a virtual IP, tunnel both subnets. */
+/**
+ * The pod's connection, for vici load-conn: ask for a virtual IP, tunnel
+ * both subnets, and heal by itself: dead peer detection, and on a dead or
+ * closing hub start over (keyingtries 0: for ever), asking for the same
+ * address again.
+ */
 export function podConnection(conf: NetConf, identity: string): ViciMessage {
   return {
     [CONNECTION]: {
@@ -137,6 +159,8 @@ export function podConnection(conf: NetConf, identity: string): ViciMessage {
       proposals: [IKE_PROPOSAL],
       // The virtual IP moves to the pod's interface; MOBIKE must not take it for a new path.
       mobike: "no",
+      dpd_delay: POD_DPD_DELAY,
+      keyingtries: "0",
       local: { auth: "psk", id: identity },
       // Every node holds the PSK: the hub must also prove it is the hub.
       remote: { auth: "psk", id: conf.vpn.serverIdentity },
@@ -145,74 +169,10 @@ export function podConnection(conf: NetConf, identity: string): ViciMessage {
           remote_ts: [conf.vpn.virtualSubnet, conf.vpn.hostSubnet],
           esp_proposals: [ESP_PROPOSAL],
           start_action: "none",
+          dpd_action: "restart",
+          close_action: "restart",
         },
       },
     },
   };
-}
-
-/** The hub keeps the subnet's first address for itself (kernel-libipsec needs one inside its TS). */
-export function hubAddressing(virtualSubnet: string): { hubAddress: string; pool: string } {
-  const c = parseCidr(virtualSubnet)!;
-  const first = networkOf(c) + 1;
-  const last = broadcastOf(c) - 1;
-  return { hubAddress: formatIPv4(first), pool: `${formatIPv4(first + 1)}-${formatIPv4(last)}` };
-}
-
-function hex(secret: Secret): string {
-  return "0x" +
-    Array.from(new TextEncoder().encode(secret.reveal()), (b) => b.toString(16).padStart(2, "0"))
-      .join("");
-}
-
-/** The hub's swanctl.conf. It holds the PSK (hex, so no quoting rules apply): keep it 0600. */
-export function hubSwanctlConf(conf: NetConf, psk: Secret): string {
-  const { pool } = hubAddressing(conf.vpn.virtualSubnet);
-  return `# Hub for CNI network "${conf.name}", written by \`strongswan server-config\`.
-connections {
-  pods {
-    version = 2
-    proposals = ${IKE_PROPOSAL}
-    pools = pods
-    # One SA per pod identity: a pod that comes back replaces its old SA and keeps its address.
-    unique = replace
-    # Reclaims the address of a pod that vanished without saying goodbye.
-    dpd_delay = ${HUB_DPD_DELAY}
-    local {
-      auth = psk
-      id = ${conf.vpn.serverIdentity}
-    }
-    remote {
-      auth = psk
-    }
-    children {
-      pods {
-        local_ts = ${conf.vpn.virtualSubnet},${conf.vpn.hostSubnet}
-        esp_proposals = ${ESP_PROPOSAL}
-        dpd_action = clear
-      }
-    }
-  }
-}
-pools {
-  pods {
-    addrs = ${pool}
-  }
-}
-secrets {
-  ike-pods {
-    secret = ${hex(psk)}
-  }
-}
-`;
-}
-
-/** The hub's strongswan.conf. */
-export function hubStrongswanConf(datapath: ResolvedDatapath, files: DaemonFiles): string {
-  return charonConf("Hub settings, written by `strongswan server-config`.", datapath, files, {
-    // A pod that stops answering DPD is given up after 2+3.6+6.5+11.7 s (~24 s) of
-    // retransmits instead of the default ~165 s, so its address returns to the pool within
-    // a minute of its vanishing.
-    settings: ["retransmit_tries = 3", "retransmit_timeout = 2.0", "retransmit_base = 1.8"],
-  });
 }

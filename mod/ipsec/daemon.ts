@@ -72,8 +72,9 @@ export function daemonPaths(dir: string): DaemonPaths {
   };
 }
 
-export function daemonArgv(netns: string, paths: DaemonPaths): string[] {
-  return inNetns(netns, [
+/** charon with its own /run (paths.runDir), in a private mount namespace of the current one. */
+export function privateRunArgv(paths: DaemonPaths): string[] {
+  return [
     "unshare",
     "--mount",
     "--propagation",
@@ -85,7 +86,11 @@ export function daemonArgv(netns: string, paths: DaemonPaths): string[] {
     "strongswan-cni",
     paths.runDir,
     CHARON,
-  ]);
+  ];
+}
+
+export function daemonArgv(netns: string, paths: DaemonPaths): string[] {
+  return inNetns(netns, privateRunArgv(paths));
 }
 
 interface ProcStat {
@@ -248,13 +253,31 @@ export async function connectVici(
   }
 }
 
+/**
+ * Whether the process has finished exiting: gone, or its pid reused, or a
+ * zombie with no thread left. Not "its exe link is unreadable" (the kernel
+ * drops that before it closes the files), nor "the leader is a zombie"
+ * (charon's other threads still hold its sockets then).
+ */
+async function exited(id: DaemonId): Promise<boolean> {
+  const stat = await procStat(id.pid);
+  if (!stat || stat.startTime !== id.startTime) return true;
+  if (stat.state !== "Z") return false;
+  try {
+    const status = await Deno.readTextFile(`/proc/${id.pid}/status`);
+    return Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1) <= 1;
+  } catch {
+    return true;
+  }
+}
+
 async function waitGone(id: DaemonId, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!(await isOurDaemon(id))) return true;
+    if (await exited(id)) return true;
     await new Promise((r) => setTimeout(r, 10));
   }
-  return !(await isOurDaemon(id));
+  return await exited(id);
 }
 
 /** Ends the daemon by its recorded pid, if that pid still is it; SIGKILL if SIGTERM is not enough. */

@@ -4,7 +4,8 @@ import { CniError, Code } from "../cni/errors.ts";
 import type { NetConf } from "../config/load.ts";
 import type { Secret } from "../config/secret.ts";
 import { broadcastOf, contains, formatIPv4, networkOf, parseCidr, parseIPv4 } from "../net/cidr.ts";
-import { CONNECTION, ESP_PROPOSAL, hubAddressing, podConnection } from "./config.ts";
+import { hubAddressing } from "../hub/addressing.ts";
+import { CONNECTION, ESP_PROPOSAL, podConnection } from "./config.ts";
 import { assertSuccess, ViciClient, type ViciMessage } from "./vici.ts";
 
 /** Extra time vici gets beyond its own timeout before the plugin gives up on it. */

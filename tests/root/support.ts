@@ -174,3 +174,30 @@ export async function processGone(pid: number): Promise<boolean> {
     return true;
   }
 }
+
+/** Polls until check returns a value (not undefined), or fails after timeoutMs naming what it waited for. */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Every pod pings the next one's virtual IP (a ring: each pod sends and receives). */
+export async function ringPings(lab: Lab, pods: Pod[], vips: string[]): Promise<string[]> {
+  const failed: string[] = [];
+  await Promise.all(pods.map(async (p, i) => {
+    const to = vips[(i + 1) % vips.length];
+    if (!(await lab.ping(p.netnsName, to, 56, 3))) failed.push(`${p.name} -> ${to}`);
+  }));
+  return failed;
+}

@@ -78,6 +78,10 @@ Deno.test("cli: server-config writes the hub's files, swanctl.conf root-only", a
     ]);
     assert.equal(out.exitCode, 0, out.stderr);
     assert.match(out.stdout, /ip addr add 10\.173\.0\.1\/32 dev lo/);
+    assert.match(out.stdout, /in-memory pool: a hub restart forgets them/);
+    // Its own socket and /run: safe beside a strongSwan already running.
+    assert.match(out.stdout, new RegExp(`--uri unix://${dir}/hub/charon\\.vici`));
+    assert.doesNotMatch(out.stdout, /\/var\/run\/charon/);
     assert.ok(!out.stdout.includes("dummy1234"));
     const swanctl = `${dir}/hub/swanctl.conf`;
     assert.equal((await Deno.stat(swanctl)).mode! & 0o777, 0o600);

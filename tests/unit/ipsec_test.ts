@@ -3,14 +3,15 @@ import { Code } from "../../mod/cni/errors.ts";
 import { validateNetConf } from "../../mod/config/load.ts";
 import { Secret } from "../../mod/config/secret.ts";
 import {
-  hubAddressing,
-  hubStrongswanConf,
-  hubSwanctlConf,
   pathProblem,
   pluginList,
   podConnection,
   podStrongswanConf,
 } from "../../mod/ipsec/config.ts";
+import { hubAddressing } from "../../mod/hub/addressing.ts";
+import { hubStrongswanConf } from "../../mod/hub/strongswan.ts";
+import { hubSwanctlConf } from "../../mod/hub/swanctl.ts";
+import { dnsmasqConf } from "../../mod/hub/dnsmasq.ts";
 import { daemonArgv, daemonPaths } from "../../mod/ipsec/daemon.ts";
 import { requiredPlugins } from "../../mod/plugin/status.ts";
 import {
@@ -62,27 +63,61 @@ Deno.test("pod connection: virtual IP requested, both subnets tunnelled, identit
 Deno.test("hub: keeps the first address, pools the rest", () => {
   assert.deepEqual(hubAddressing("10.173.0.0/16"), {
     hubAddress: "10.173.0.1",
+    first: "10.173.0.2",
+    last: "10.173.255.254",
+    netmask: "255.255.0.0",
     pool: "10.173.0.2-10.173.255.254",
   });
-  assert.deepEqual(hubAddressing("192.168.5.0/24"), {
-    hubAddress: "192.168.5.1",
-    pool: "192.168.5.2-192.168.5.254",
-  });
+  assert.equal(hubAddressing("192.168.5.0/24").pool, "192.168.5.2-192.168.5.254");
 });
 
 Deno.test("hub swanctl.conf: pool, selectors, DPD, unique ids, PSK only as hex", () => {
   const psk = new Secret('we"ird\\psk');
-  const text = hubSwanctlConf(conf, psk);
+  const text = hubSwanctlConf(conf, psk, {});
+  assert.match(text, /pools = pods/);
   assert.match(text, /addrs = 10\.173\.0\.2-10\.173\.255\.254/);
   assert.match(text, /local_ts = 10\.173\.0\.0\/16,10\.9\.0\.0\/24/);
   assert.match(text, /dpd_delay = 30s/);
   assert.match(text, /unique = replace/);
+  assert.match(text, /id = 10\.9\.0\.2/);
   assert.match(text, /secret = 0x7765226972645c70736b/);
   assert.ok(!text.includes(psk.reveal()));
-  const ss = hubStrongswanConf("userspace", files);
-  assert.match(ss, /kernel-libipsec kernel-netlink/);
+  const ss = hubStrongswanConf({ datapath: "userspace" }, files);
+  assert.match(ss, /kernel-libipsec kernel-netlink vici\n/);
   assert.match(ss, /allow_peer_ts = yes/);
   assert.match(ss, /retransmit_tries = 3/, "a vanished pod is given up on within a minute");
+  assert.doesNotMatch(ss, /dhcp/);
+});
+
+Deno.test("hub with a lease server: pools = dhcp, the dhcp plugin relays per identity", () => {
+  const text = hubSwanctlConf(conf, new Secret("k"), { leaseServer: "10.9.0.5" });
+  assert.match(text, /pools = dhcp/);
+  assert.doesNotMatch(text, /addrs =/, "no in-memory pool");
+  const ss = hubStrongswanConf({ datapath: "userspace", leaseServer: "10.9.0.5" }, files);
+  assert.match(ss, /load = .* vici dhcp\n/);
+  assert.match(
+    ss,
+    /dhcp \{\n\s+server = 10\.9\.0\.5\n\s+identity_lease = yes\n\s+use_server_port = yes/,
+  );
+});
+
+Deno.test("lease server: dnsmasq hands out the pool forever, without pinging, no DNS", () => {
+  const text = dnsmasqConf(conf, "/var/lib/x/leases");
+  assert.match(text, /^port=0$/m);
+  assert.match(text, /^dhcp-range=10\.173\.0\.2,10\.173\.255\.254,255\.255\.0\.0,infinite$/m);
+  assert.match(text, /^no-ping$/m);
+  assert.match(text, /^dhcp-leasefile=\/var\/lib\/x\/leases$/m);
+  assert.throws(() => dnsmasqConf(conf, "/x\ndhcp-script=/bin/sh"), /refusing/);
+});
+
+Deno.test("pod connection: dead peer detection, and it starts over for ever", () => {
+  const hub = podConnection(conf, "eth0@cid").hub as Record<string, unknown>;
+  assert.equal(hub.dpd_delay, "5s");
+  assert.equal(hub.keyingtries, "0");
+  const child = (hub.children as Record<string, Record<string, unknown>>).hub;
+  assert.equal(child.dpd_action, "restart");
+  assert.equal(child.close_action, "restart");
+  assert.match(podStrongswanConf("userspace", "eth0", files), /retransmit_tries = 3/);
 });
 
 Deno.test("daemon: entered in the pod's netns with a private /run; paths passed, never spliced", () => {
@@ -194,7 +229,7 @@ Deno.test("strongswan.conf: a path that could inject settings is refused", () =>
   ) {
     assert.ok(pathProblem(bad), bad);
     assert.throws(() =>
-      hubStrongswanConf("userspace", { viciSocket: "/run/x.vici", logFile: bad })
+      hubStrongswanConf({ datapath: "userspace" }, { viciSocket: "/run/x.vici", logFile: bad })
     );
   }
   assert.match(pathProblem(`/${"x".repeat(120)}`, true)!, /107 bytes/);

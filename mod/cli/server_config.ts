@@ -1,0 +1,97 @@
+/**
+ * `server-config FILE --out DIR`: the hub's files, rendered from the same
+ * config as the pods', and what is left to do, as commands. The hub runs as
+ * its own charon with its own /run, socket and log in DIR, so it is safe
+ * beside a strongSwan already running (which keeps UDP 500/4500, though).
+ */
+
+import type { NetConf } from "../config/load.ts";
+import { readPsk } from "../config/psk.ts";
+import { type Datapath, DATAPATHS } from "../config/schema.ts";
+import { ensureDirectory, writeFileAtomic } from "../fs.ts";
+import { daemonPaths, privateRunArgv } from "../ipsec/daemon.ts";
+import { resolveDatapath } from "../ipsec/datapath.ts";
+import { hubAddressing } from "../hub/addressing.ts";
+import { DEFAULT_LEASE_FILE, dnsmasqConf } from "../hub/dnsmasq.ts";
+import type { HubSettings } from "../hub/settings.ts";
+import { hubStrongswanConf } from "../hub/strongswan.ts";
+import { hubSwanctlConf } from "../hub/swanctl.ts";
+import { addressOption, type Options, pathOption, shellLine, UsageError } from "./common.ts";
+
+export async function hubSettings(conf: NetConf, values: Options): Promise<HubSettings> {
+  const wanted = (values.datapath as string | undefined) ?? conf.vpn.datapath;
+  if (!(DATAPATHS as readonly string[]).includes(wanted)) {
+    throw new UsageError(`--datapath must be one of ${DATAPATHS.join(", ")}`);
+  }
+  const leaseServer = addressOption(values, "lease-server");
+  return {
+    datapath: await resolveDatapath(wanted as Datapath),
+    ...(leaseServer ? { leaseServer } : {}),
+  };
+}
+
+/** The hub's network setup, as commands: its own address, forwarding, and the route to the lease server. */
+export function hubNetworkCommands(conf: NetConf, hub: HubSettings): string[] {
+  const { hubAddress } = hubAddressing(conf.vpn.virtualSubnet);
+  return [
+    `ip addr add ${hubAddress}/32 dev lo      # kept out of the pool; kernel-libipsec needs it`,
+    "sysctl -w net.ipv4.ip_forward=1",
+    "sysctl -w net.ipv4.conf.all.send_redirects=0   # pod-to-pod traffic leaves by the way it came",
+    ...(hub.leaseServer
+      ? [
+        `ip route replace ${hub.leaseServer}/32 dev LAN_INTERFACE src ${hubAddress}   # the DHCP relay's source must be ${hubAddress}; add "via GATEWAY" if the lease server is not on the LAN`,
+      ]
+      : []),
+  ];
+}
+
+/** What the lease server needs: dnsmasq on the written settings, and a way back to the hub. */
+export function leaseServerCommands(conf: NetConf, dnsmasqFile: string): string[] {
+  return [
+    `ip route replace ${conf.vpn.virtualSubnet} via ${conf.vpn.serverIP}   # replies go to the hub's ${
+      hubAddressing(conf.vpn.virtualSubnet).hubAddress
+    }`,
+    `dnsmasq --conf-file=${dnsmasqFile}   # Debian: dnsmasq-base; or copy it to /etc/dnsmasq.d/`,
+  ];
+}
+
+export async function serverConfig(conf: NetConf, values: Options): Promise<string> {
+  if (!values.out) throw new UsageError("server-config needs --out DIR (or --install)");
+  const out = pathOption(values, "out", "");
+  const paths = daemonPaths(out);
+  const files = {
+    viciSocket: pathOption(values, "vici-socket", paths.viciSocket, true),
+    logFile: pathOption(values, "log", paths.logFile),
+  };
+  const hub = await hubSettings(conf, values);
+  const psk = await readPsk(conf.vpn);
+  await ensureDirectory(out, 0o700);
+  const written = [`${out}/strongswan.conf`, `${out}/swanctl.conf`];
+  await writeFileAtomic(`${out}/strongswan.conf`, hubStrongswanConf(hub, files), 0o644);
+  await writeFileAtomic(`${out}/swanctl.conf`, hubSwanctlConf(conf, psk, hub), 0o600);
+  if (hub.leaseServer) {
+    written.push(`${out}/dnsmasq.conf`);
+    const leaseFile = pathOption(values, "lease-file", DEFAULT_LEASE_FILE);
+    await writeFileAtomic(`${out}/dnsmasq.conf`, dnsmasqConf(conf, leaseFile), 0o644);
+  }
+  const pool = hub.leaseServer
+    ? `addresses from lease server ${hub.leaseServer}, kept across hub restarts`
+    : "addresses from an in-memory pool: a hub restart forgets them (use --lease-server)";
+  const start = [
+    `mkdir -p ${paths.runDir}`,
+    `STRONGSWAN_CONF=${paths.confFile} ${shellLine(privateRunArgv(paths))} &`,
+    `swanctl --load-all --file ${out}/swanctl.conf --uri unix://${files.viciSocket}`,
+  ];
+  const lines = [
+    `wrote ${written.join(", ")} (datapath ${hub.datapath}; ${pool})`,
+    "On the hub, as root:",
+    ...[...hubNetworkCommands(conf, hub), ...start].map((l) => `  ${l}`),
+  ];
+  if (hub.leaseServer) {
+    lines.push(
+      `On the lease server (${hub.leaseServer}), as root:`,
+      ...leaseServerCommands(conf, `${out}/dnsmasq.conf`).map((l) => `  ${l}`),
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}

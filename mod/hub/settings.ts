@@ -1,0 +1,36 @@
+/** What `server-config` is told about one hub, beyond the network config. */
+
+import type { ResolvedDatapath } from "../ipsec/config.ts";
+
+export interface HubSettings {
+  datapath: ResolvedDatapath;
+  /**
+   * The DHCP lease server pods' addresses come from (strongSwan's dhcp
+   * plugin relays to it); absent: the hub's in-memory pool, which forgets
+   * every lease when the hub restarts.
+   */
+  leaseServer?: string;
+}
+
+/**
+ * The hub's dead peer detection: a pod that vanished without a DELETE is
+ * given up after HUB_DPD_DELAY of silence and 2+3.6+6.5+11.7 s (~24 s) of
+ * retransmits, so its address is free within a minute (measured: 54 s).
+ */
+export const HUB_DPD_DELAY = "30s";
+export const HUB_RETRANSMIT = [
+  "retransmit_tries = 3",
+  "retransmit_timeout = 2.0",
+  "retransmit_base = 1.8",
+];
+
+/** The dhcp plugin's settings: relay to the lease server, one lease per pod identity, replies to port 67. */
+export function dhcpPluginLines(leaseServer: string): string[] {
+  return [
+    "dhcp {",
+    `  server = ${leaseServer}`,
+    "  identity_lease = yes",
+    "  use_server_port = yes",
+    "}",
+  ];
+}
