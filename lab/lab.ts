@@ -45,6 +45,8 @@ export interface LabOptions {
   nodes: number;
   /** Start the hub (default true). */
   hub?: boolean;
+  /** 2: an active/standby hub pair sharing SERVER_IP by VRRP (keepalived); needs leaseServer. */
+  hubs?: 1 | 2;
   /** Pods' virtual IPs from a lease server (dnsmasq in its own namespace) instead of the hub's memory. */
   leaseServer?: boolean;
   /** The pod network's virtual subnet, for hub and pods (default VIRTUAL_SUBNET). */
@@ -63,12 +65,28 @@ export interface Lease {
 
 const nsPath = (name: string) => `/run/netns/${name}`;
 
+/** One hub: its namespace, its files, its switch port and address, its processes. */
+interface Hub {
+  netns: string;
+  dir: string;
+  port: string;
+  lanAddress: string;
+  /** VRRP priority in a pair: the first hub starts as the active one. */
+  priority: number;
+  daemon?: DaemonId;
+  keepalived?: Deno.ChildProcess;
+}
+
+/** keepalived in the hub's namespace with a private /run (it writes its pid files there). */
+const KEEPALIVED_SCRIPT =
+  'mount -t tmpfs none /run && exec keepalived -n -l -G --vrrp -f "$1" >>"$2" 2>&1';
+
 export class Lab {
   readonly id = crypto.randomUUID().slice(0, 6);
   readonly network = `lab${this.id}`;
   #namespaces: string[] = [];
   #attached = new Map<string, { pod: Pod; config: NetworkConfig }>();
-  #hub?: DaemonId;
+  #hubs: Hub[] = [];
   #dnsmasq?: Deno.ChildProcess;
   #opts: LabOptions = { nodes: 0 };
   dir = "";
@@ -76,8 +94,19 @@ export class Lab {
 
   private constructor() {}
 
+  /** The (first) hub's namespace. */
   get hubNetns(): string {
-    return `swl${this.id}-hub`;
+    return this.#hubs[0].netns;
+  }
+
+  hubNetnsOf(hub: number): string {
+    return this.#hub(hub).netns;
+  }
+
+  #hub(index: number): Hub {
+    const hub = this.#hubs[index - 1];
+    if (!hub) throw new Error(`the lab has no hub ${index}`);
+    return hub;
   }
 
   get lanNetns(): string {
@@ -97,11 +126,11 @@ export class Lab {
   }
 
   get hubDir(): string {
-    return join(this.dir, "hub");
+    return this.#hubs[0].dir;
   }
 
-  get hubViciSocket(): string {
-    return daemonPaths(this.hubDir).viciSocket;
+  hubViciSocket(hub = 1): string {
+    return daemonPaths(this.#hub(hub).dir).viciSocket;
   }
 
   get leaseFile(): string {
@@ -164,15 +193,37 @@ export class Lab {
     await run(["ip", "-n", this.lanNetns, "link", "add", "lan0", "type", "bridge"]);
     await run(["ip", "-n", this.lanNetns, "link", "set", "lan0", "up"]);
 
-    const hub = this.hubNetns;
-    await this.#netns(hub);
-    await this.#plug(hub, "hub", SERVER_IP);
-    // The hub is the nodes' router: masqueraded traffic beyond the LAN ends here.
-    await run(["ip", "-n", hub, "addr", "add", `${OUTSIDE_ADDRESS}/32`, "dev", "lo"]);
-    await this.#writeHubConfig();
-    await this.#hubNetworkSetup();
-
+    const pair = opts.hubs === 2;
+    if (pair && !opts.leaseServer) throw new Error("a hub pair needs a lease server");
+    this.#hubs = pair
+      ? [1, 2].map((i) => ({
+        netns: `swl${this.id}-hub${i}`,
+        dir: join(this.dir, `hub${i}`),
+        port: `hub${i}`,
+        lanAddress: `10.9.0.${2 + i}`,
+        priority: i === 1 ? 150 : 100,
+      }))
+      : [{
+        netns: `swl${this.id}-hub`,
+        dir: join(this.dir, "hub"),
+        port: "hub",
+        lanAddress: SERVER_IP,
+        priority: 0,
+      }];
+    await Deno.writeTextFile(join(this.dir, "network.json"), JSON.stringify(this.config(1)));
+    for (const hub of this.#hubs) {
+      await this.#netns(hub.netns);
+      await this.#plug(hub.netns, hub.port, hub.lanAddress);
+      // The hub is the nodes' router: masqueraded traffic beyond the LAN ends here.
+      await run(["ip", "-n", hub.netns, "addr", "add", `${OUTSIDE_ADDRESS}/32`, "dev", "lo"]);
+      await this.#writeHubConfig(hub);
+      await this.#hubNetworkSetup(hub);
+    }
     if (opts.leaseServer) await this.#startLeaseServer();
+    if (pair) {
+      for (const hub of this.#hubs) await this.#startKeepalived(hub);
+      await this.#waitForActive();
+    }
 
     for (let n = 1; n <= opts.nodes; n++) {
       const node = this.nodeNetns(n);
@@ -180,7 +231,9 @@ export class Lab {
       await this.#plug(node, `n${n}`, this.nodeAddress(n));
       await run(["ip", "-n", node, "route", "add", "default", "via", SERVER_IP]);
     }
-    if (opts.hub ?? true) await this.startHub();
+    if (opts.hub ?? true) {
+      for (let i = 1; i <= this.#hubs.length; i++) await this.startHub(i);
+    }
   }
 
   /** The network config a node's runtime would hand the plugin. */
@@ -214,20 +267,19 @@ export class Lab {
   }
 
   /** The hub's files, by the plugin's own `server-config`, as an operator runs it. */
-  async #writeHubConfig(): Promise<void> {
-    const confFile = join(this.dir, "network.json");
-    await Deno.writeTextFile(confFile, JSON.stringify(this.config(1)));
+  async #writeHubConfig(hub: Hub): Promise<void> {
     await run([
       join(this.cniPath[0], "strongswan"),
       "server-config",
-      confFile,
+      join(this.dir, "network.json"),
       "--out",
-      this.hubDir,
+      hub.dir,
       "--datapath",
       "userspace",
       ...(this.#opts.leaseServer
         ? ["--lease-server", LEASE_SERVER_IP, "--lease-file", this.leaseFile]
         : []),
+      ...(hub.priority ? ["--pair-interface", "lan0", "--priority", String(hub.priority)] : []),
     ]);
     for (
       const [file, edit] of [
@@ -236,20 +288,21 @@ export class Lab {
       ] as const
     ) {
       if (!edit) continue;
-      const path = join(this.hubDir, file);
+      const path = join(hub.dir, file);
       await Deno.writeTextFile(path, edit(await Deno.readTextFile(path)));
     }
   }
 
   /** What server-config tells the operator to do on the hub before starting it. */
-  async #hubNetworkSetup(): Promise<void> {
-    const ns = this.hubNetns;
+  async #hubNetworkSetup(hub: Hub): Promise<void> {
+    const ns = hub.netns;
     const { hubAddress } = hubAddressing(this.virtualSubnet);
     await run(["ip", "-n", ns, "addr", "add", `${hubAddress}/32`, "dev", "lo"]);
     for (const setting of ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0"]) {
       await run(inNetns(nsPath(ns), ["sysctl", "-qw", setting]));
     }
-    if (this.#opts.leaseServer) {
+    // In a pair, keepalived owns this route (the active hub only).
+    if (this.#opts.leaseServer && !hub.priority) {
       await run([
         "ip",
         "-n",
@@ -278,7 +331,7 @@ export class Lab {
         "dnsmasq",
         "--keep-in-foreground",
         `--log-facility=${join(this.dir, "dnsmasq.log")}`,
-        `--conf-file=${join(this.hubDir, "dnsmasq.conf")}`,
+        `--conf-file=${join(this.#hubs[0].dir, "dnsmasq.conf")}`,
         `--pid-file=${join(this.dir, "dnsmasq.pid")}`,
       ],
       stdin: "null",
@@ -294,33 +347,76 @@ export class Lab {
     throw new Error("dnsmasq did not start listening on port 67");
   }
 
+  /** keepalived on server-config's keepalived.conf, in the hub's namespace. */
+  async #startKeepalived(hub: Hub): Promise<void> {
+    hub.keepalived = new Deno.Command("nsenter", {
+      args: [
+        `--net=${nsPath(hub.netns)}`,
+        "--",
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        KEEPALIVED_SCRIPT,
+        "keepalived",
+        join(hub.dir, "keepalived.conf"),
+        join(hub.dir, "keepalived.log"),
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  }
+
+  async #waitForActive(): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      if (await this.activeHub()) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error("no hub took the floating serverIP");
+  }
+
+  /** Which hub holds SERVER_IP now (0: none). */
+  async activeHub(): Promise<number> {
+    for (const [i, hub] of this.#hubs.entries()) {
+      const { stdout } = await run(["ip", "-n", hub.netns, "-o", "addr", "show", "dev", "lan0"]);
+      if (stdout.includes(` ${SERVER_IP}/`)) return i + 1;
+    }
+    return 0;
+  }
+
   /** Starts charon as server-config says (own /run, socket and log) and loads its connection. */
-  async startHub(): Promise<void> {
-    const paths = daemonPaths(this.hubDir);
-    const hub = await launchDaemon(nsPath(this.hubNetns), paths);
-    this.#hub = hub.id;
-    (await connectVici(paths, hub, 5000)).close();
+  async startHub(index = 1): Promise<void> {
+    const hub = this.#hub(index);
+    const paths = daemonPaths(hub.dir);
+    const started = await launchDaemon(nsPath(hub.netns), paths);
+    hub.daemon = started.id;
+    (await connectVici(paths, started, 5000)).close();
     await run([
       "swanctl",
       "--load-all",
       "--file",
-      join(this.hubDir, "swanctl.conf"),
+      join(hub.dir, "swanctl.conf"),
       "--uri",
-      `unix://${this.hubViciSocket}`,
+      `unix://${paths.viciSocket}`,
     ]);
   }
 
-  async stopHub(): Promise<void> {
-    if (this.#hub) await stopDaemon(this.#hub);
-    this.#hub = undefined;
+  async stopHub(index = 1): Promise<void> {
+    const hub = this.#hub(index);
+    if (hub.daemon) await stopDaemon(hub.daemon);
+    hub.daemon = undefined;
   }
 
-  /** Runs the plugin's operator CLI on a node (or, with node 0, on the hub). */
+  /** Runs the plugin's operator CLI on a node (or, with 0 or -N, on the first or Nth hub). */
   async cli(
     node: number,
     ...args: string[]
   ): Promise<{ code: number; stdout: string; stderr: string }> {
-    const ns = node === 0 ? this.hubNetns : this.nodeNetns(node);
+    const ns = node <= 0 ? this.hubNetnsOf(-node || 1) : this.nodeNetns(node);
     const out = await new Deno.Command("ip", {
       args: ["netns", "exec", ns, join(this.cniPath[0], "strongswan"), ...args],
       stdout: "piped",
@@ -331,37 +427,41 @@ export class Lab {
   }
 
   /** Kills the hub without a goodbye (no DELETEs): the pods must notice by dead peer detection. */
-  async crashHub(): Promise<void> {
-    if (this.#hub) Deno.kill(this.#hub.pid, "SIGKILL");
-    await stopDaemon(this.#hub!);
-    this.#hub = undefined;
+  async crashHub(index = 1): Promise<void> {
+    const hub = this.#hub(index);
+    if (hub.daemon) {
+      Deno.kill(hub.daemon.pid, "SIGKILL");
+      await stopDaemon(hub.daemon);
+    }
+    hub.daemon = undefined;
     // The kernel releases a killed process's sockets a moment after it is gone; a charon
     // started before that runs without its IKE ports.
     for (let i = 0; i < 500; i++) {
       const { stdout } = await run(
-        inNetns(nsPath(this.hubNetns), ["ss", "-Huln", "( sport = :500 or sport = :4500 )"]),
+        inNetns(nsPath(hub.netns), ["ss", "-Huln", "( sport = :500 or sport = :4500 )"]),
       );
       if (!stdout.trim()) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     // charon refuses to start while its pid file names a process, and a killed one can
     // linger as a zombie here: clear it, as a service manager clears its runtime directory.
-    await Deno.remove(join(daemonPaths(this.hubDir).runDir, "charon.pid")).catch(() => {});
+    await Deno.remove(join(daemonPaths(hub.dir).runDir, "charon.pid")).catch(() => {});
   }
 
-  /** Cuts the hub off the LAN (or heals it): neither side hears the other. */
-  async partitionHub(cut: boolean): Promise<void> {
-    await run(["ip", "-n", this.lanNetns, "link", "set", "hub", cut ? "down" : "up"]);
+  /** Cuts a hub off the LAN (or heals it): its switch port goes down, so its link does too. */
+  async partitionHub(cut: boolean, index = 1): Promise<void> {
+    const hub = this.#hub(index);
+    await run(["ip", "-n", this.lanNetns, "link", "set", hub.port, cut ? "down" : "up"]);
   }
 
-  /** Number of IKE_SAs the hub has. */
-  async hubSaCount(): Promise<number> {
-    return (await this.hubSas()).length;
+  /** Number of IKE_SAs a hub has. */
+  async hubSaCount(index = 1): Promise<number> {
+    return (await this.hubSas(index)).length;
   }
 
-  /** The hub's IKE_SAs: the pod identity and the virtual IP of each. */
-  async hubSas(): Promise<{ identity: string; vip: string }[]> {
-    const client = await ViciClient.connect(this.hubViciSocket);
+  /** A hub's IKE_SAs: the pod identity and the virtual IP of each. */
+  async hubSas(index = 1): Promise<{ identity: string; vip: string }[]> {
+    const client = await ViciClient.connect(this.hubViciSocket(index));
     try {
       const sas: { identity: string; vip: string }[] = [];
       await client.request("list-sas", {}, ["list-sa"], (_n, msg) => {
@@ -472,12 +572,61 @@ export class Lab {
     ]);
   }
 
+  /**
+   * Pings `to` from a namespace, one probe every ~0.2 s (each waits up to 1 s)
+   * until stopped; stop() says how many were answered. Single probes, since
+   * ping gives up by itself once the route is refused.
+   */
+  startPing(
+    fromNetns: string,
+    to: string,
+  ): { stop(): Promise<{ sent: number; received: number }> } {
+    let running = true;
+    const counts = { sent: 0, received: 0 };
+    const loop = (async () => {
+      while (running) {
+        counts.sent++;
+        const ok = await tryRun([
+          "ip",
+          "netns",
+          "exec",
+          fromNetns,
+          "ping",
+          "-c",
+          "1",
+          "-W",
+          "1",
+          to,
+        ]);
+        if (ok) counts.received++;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    return {
+      async stop() {
+        running = false;
+        await loop;
+        return counts;
+      },
+    };
+  }
+
   /** Removes everything the lab made: attachments (by DEL), daemons, namespaces, files. */
   async cleanup(): Promise<void> {
     for (const { pod, config } of this.#attached.values()) {
       await this.exec(pod, "DEL", config).catch(() => {});
     }
-    await this.stopHub().catch(() => {});
+    for (const [i, hub] of this.#hubs.entries()) {
+      await this.stopHub(i + 1).catch(() => {});
+      if (hub.keepalived) {
+        try {
+          hub.keepalived.kill("SIGTERM");
+        } catch {
+          // Already gone.
+        }
+        await hub.keepalived.status;
+      }
+    }
     if (this.#dnsmasq) {
       try {
         this.#dnsmasq.kill("SIGTERM");

@@ -21,9 +21,11 @@ Operator commands:
   render FILE [--conflist]  print it as plain JSON for /etc/cni/net.d
                             (--conflist: wrapped in a .conflist, which podman needs)
   server-config FILE --out DIR [--lease-server IP [--lease-file PATH]]
+                [--pair-interface IF [--router-id N] [--priority N] [--peer IP --self IP]]
                 [--vici-socket PATH] [--log FILE] [--datapath D]
                             write the hub's strongswan.conf and swanctl.conf (0600),
-                            and with a lease server its dnsmasq.conf; print what is left
+                            and with a lease server its dnsmasq.conf; one hub of a pair
+                            also keepalived.conf (VRRP moves serverIP); print what is left
   status [--network NAME] [--json]
                             every attachment on this node and its tunnel; exit 1 if any
                             is unhealthy (daemon gone, tunnel down, address changed)
@@ -62,6 +64,11 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
         network: { type: "string" },
         hub: { type: "boolean" },
         "lease-file": { type: "string" },
+        "pair-interface": { type: "string" },
+        "router-id": { type: "string" },
+        priority: { type: "string" },
+        peer: { type: "string" },
+        self: { type: "string" },
       },
     });
     const [command, file] = positionals;

@@ -14,9 +14,41 @@ import { resolveDatapath } from "../ipsec/datapath.ts";
 import { hubAddressing } from "../hub/addressing.ts";
 import { DEFAULT_LEASE_FILE, dnsmasqConf } from "../hub/dnsmasq.ts";
 import type { HubSettings } from "../hub/settings.ts";
+import { keepalivedConf, pairProblem, type PairSettings } from "../hub/keepalived.ts";
+
+const DEFAULT_ROUTER_ID = 51;
+const DEFAULT_PRIORITY = 100;
 import { hubStrongswanConf } from "../hub/strongswan.ts";
 import { hubSwanctlConf } from "../hub/swanctl.ts";
 import { addressOption, type Options, pathOption, shellLine, UsageError } from "./common.ts";
+
+const PAIR_OPTIONS = ["pair-interface", "router-id", "priority", "peer", "self"];
+
+/** The pair options, if this hub is one of a pair. */
+function pairSettings(values: Options, leaseServer: string | undefined): PairSettings | undefined {
+  if (values["pair-interface"] === undefined) {
+    const stray = PAIR_OPTIONS.find((o) => values[o] !== undefined);
+    if (stray) throw new UsageError(`--${stray} belongs to a hub pair: give --pair-interface too`);
+    return undefined;
+  }
+  if (!leaseServer) {
+    throw new UsageError(
+      "a hub pair needs --lease-server: each hub's in-memory pool would hand out the other's addresses",
+    );
+  }
+  const number = (name: string, fallback: number) =>
+    values[name] === undefined ? fallback : Number(values[name]);
+  const pair: PairSettings = {
+    interface: values["pair-interface"] as string,
+    routerId: number("router-id", DEFAULT_ROUTER_ID),
+    priority: number("priority", DEFAULT_PRIORITY),
+    ...(values.peer !== undefined ? { peer: addressOption(values, "peer")! } : {}),
+    ...(values.self !== undefined ? { self: addressOption(values, "self")! } : {}),
+  };
+  const problem = pairProblem(pair);
+  if (problem) throw new UsageError(problem);
+  return pair;
+}
 
 export async function hubSettings(conf: NetConf, values: Options): Promise<HubSettings> {
   const wanted = (values.datapath as string | undefined) ?? conf.vpn.datapath;
@@ -24,9 +56,11 @@ export async function hubSettings(conf: NetConf, values: Options): Promise<HubSe
     throw new UsageError(`--datapath must be one of ${DATAPATHS.join(", ")}`);
   }
   const leaseServer = addressOption(values, "lease-server");
+  const pair = pairSettings(values, leaseServer);
   return {
     datapath: await resolveDatapath(wanted as Datapath),
     ...(leaseServer ? { leaseServer } : {}),
+    ...(pair ? { pair } : {}),
   };
 }
 
@@ -37,7 +71,8 @@ export function hubNetworkCommands(conf: NetConf, hub: HubSettings): string[] {
     `ip addr add ${hubAddress}/32 dev lo      # kept out of the pool; kernel-libipsec needs it`,
     "sysctl -w net.ipv4.ip_forward=1",
     "sysctl -w net.ipv4.conf.all.send_redirects=0   # pod-to-pod traffic leaves by the way it came",
-    ...(hub.leaseServer
+    // A pair's route to the lease server is keepalived's: only the active hub has it.
+    ...(hub.leaseServer && !hub.pair
       ? [
         `ip route replace ${hub.leaseServer}/32 dev LAN_INTERFACE src ${hubAddress}   # the DHCP relay's source must be ${hubAddress}; add "via GATEWAY" if the lease server is not on the LAN`,
       ]
@@ -69,6 +104,14 @@ export async function serverConfig(conf: NetConf, values: Options): Promise<stri
   const written = [`${out}/strongswan.conf`, `${out}/swanctl.conf`];
   await writeFileAtomic(`${out}/strongswan.conf`, hubStrongswanConf(hub, files), 0o644);
   await writeFileAtomic(`${out}/swanctl.conf`, hubSwanctlConf(conf, psk, hub), 0o600);
+  if (hub.pair) {
+    written.push(`${out}/keepalived.conf`);
+    await writeFileAtomic(
+      `${out}/keepalived.conf`,
+      keepalivedConf(conf, hub.pair, hub.leaseServer!),
+      0o644,
+    );
+  }
   if (hub.leaseServer) {
     written.push(`${out}/dnsmasq.conf`);
     const leaseFile = pathOption(values, "lease-file", DEFAULT_LEASE_FILE);
@@ -78,6 +121,11 @@ export async function serverConfig(conf: NetConf, values: Options): Promise<stri
     ? `addresses from lease server ${hub.leaseServer}, kept across hub restarts`
     : "addresses from an in-memory pool: a hub restart forgets them (use --lease-server)";
   const start = [
+    ...(hub.pair
+      ? [
+        `keepalived --vrrp -f ${out}/keepalived.conf   # Debian: keepalived; moves ${conf.vpn.serverIP}`,
+      ]
+      : []),
     `mkdir -p ${paths.runDir}`,
     `STRONGSWAN_CONF=${paths.confFile} ${shellLine(privateRunArgv(paths))} &`,
     `swanctl --load-all --file ${out}/swanctl.conf --uri unix://${files.viciSocket}`,

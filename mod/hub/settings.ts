@@ -1,6 +1,7 @@
 /** What `server-config` is told about one hub, beyond the network config. */
 
 import type { ResolvedDatapath } from "../ipsec/config.ts";
+import type { PairSettings } from "./keepalived.ts";
 
 export interface HubSettings {
   datapath: ResolvedDatapath;
@@ -10,6 +11,8 @@ export interface HubSettings {
    * every lease when the hub restarts.
    */
   leaseServer?: string;
+  /** One hub of an active/standby pair sharing serverIP (keepalived); needs a lease server. */
+  pair?: PairSettings;
 }
 
 /**

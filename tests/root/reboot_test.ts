@@ -161,7 +161,7 @@ labTest(
       "--hub",
       `${lab.dir}/network.json`,
       "--vici-socket",
-      lab.hubViciSocket,
+      lab.hubViciSocket(),
     );
     assert.equal(hub.code, 0, hub.stderr);
     assert.match(hub.stdout, /this hub holds 10\.9\.0\.2: active/);

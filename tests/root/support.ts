@@ -16,6 +16,9 @@ const REQUIRED = [
   "/usr/lib/cni/host-local",
   "/usr/lib/cni/bridge",
   "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so",
+  "/usr/lib/ipsec/plugins/libstrongswan-dhcp.so",
+  "/usr/sbin/dnsmasq",
+  "/usr/sbin/keepalived",
 ];
 
 function whyNot(): string | undefined {
