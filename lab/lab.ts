@@ -221,7 +221,7 @@ export class Lab {
     }
     if (opts.leaseServer) await this.#startLeaseServer();
     if (pair) {
-      for (const hub of this.#hubs) await this.#startKeepalived(hub);
+      for (const hub of this.#hubs) this.#startKeepalived(hub);
       await this.#waitForActive();
     }
 
@@ -348,7 +348,7 @@ export class Lab {
   }
 
   /** keepalived on server-config's keepalived.conf, in the hub's namespace. */
-  async #startKeepalived(hub: Hub): Promise<void> {
+  #startKeepalived(hub: Hub): void {
     hub.keepalived = new Deno.Command("nsenter", {
       args: [
         `--net=${nsPath(hub.netns)}`,
