@@ -1,8 +1,9 @@
 /**
  * Running the plugin exactly as a CNI runtime does: exec a file named
  * `strongswan` found on CNI_PATH, CNI_* in the environment, config on stdin.
- * The file is a two-line launcher for `deno run main.ts` (or the compiled
- * binary when STRONGSWAN_BIN names one).
+ * The file is a two-line launcher for what `deno task build` made: the
+ * compiled executable if there is one (or STRONGSWAN_BIN), else the bundle
+ * under `deno run`. What is tested is what ships.
  */
 
 import { fileURLToPath } from "node:url";
@@ -16,15 +17,34 @@ export const REFERENCE_PLUGINS = "/usr/lib/cni";
  */
 export const PLUGIN_PERMISSIONS = ["--allow-all"];
 
+export const BUNDLE = join(REPO, "dist", "strongswan.js");
+export const EXECUTABLE = join(REPO, "dist", "strongswan");
+
+/** The compiled executable the tests should exec, if there is one. */
+export function builtExecutable(): string | undefined {
+  const given = Deno.env.get("STRONGSWAN_BIN");
+  if (given) return given;
+  try {
+    return Deno.statSync(EXECUTABLE).isFile ? EXECUTABLE : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Writes the launcher into dir and returns its path. */
 export async function installLauncher(dir: string): Promise<string> {
   const path = join(dir, "strongswan");
-  const bin = Deno.env.get("STRONGSWAN_BIN");
+  try {
+    Deno.statSync(BUNDLE);
+  } catch {
+    throw new Error(`${BUNDLE} is missing: run deno task build (deno task test does)`);
+  }
+  const bin = builtExecutable();
   const target = bin
     ? `exec ${bin} "$@"`
-    : `exec deno run --quiet --no-prompt ${PLUGIN_PERMISSIONS.join(" ")} --config ${
-      join(REPO, "deno.json")
-    } ${join(REPO, "main.ts")} "$@"`;
+    : `exec ${Deno.execPath()} run --quiet --no-prompt --no-config ${
+      PLUGIN_PERMISSIONS.join(" ")
+    } ${BUNDLE} "$@"`;
   await Deno.writeTextFile(path, `#!/bin/sh\n${target}\n`, { mode: 0o755 });
   return path;
 }
