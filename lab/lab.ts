@@ -279,7 +279,9 @@ export class Lab {
       ...(this.#opts.leaseServer
         ? ["--lease-server", LEASE_SERVER_IP, "--lease-file", this.leaseFile]
         : []),
-      ...(hub.priority ? ["--pair-interface", "lan0", "--priority", String(hub.priority)] : []),
+      ...(hub.priority
+        ? ["--pair", "--interface", "lan0", "--priority", String(hub.priority)]
+        : []),
     ]);
     for (
       const [file, edit] of [
@@ -391,6 +393,7 @@ export class Lab {
   /** Starts charon as server-config says (own /run, socket and log) and loads its connection. */
   async startHub(index = 1): Promise<void> {
     const hub = this.#hub(index);
+    if (hub.daemon) throw new Error(`hub ${index} is already running`);
     const paths = daemonPaths(hub.dir);
     const started = await launchDaemon(nsPath(hub.netns), paths);
     hub.daemon = started.id;

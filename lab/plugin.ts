@@ -114,9 +114,13 @@ export async function callPlugin(call: PluginCall): Promise<PluginOutput> {
     ),
   );
   await writer.close();
-  const timer = call.killAfterMs === undefined
-    ? undefined
-    : setTimeout(() => child.kill("SIGKILL"), call.killAfterMs);
+  const timer = call.killAfterMs === undefined ? undefined : setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It ended just before: nothing to kill.
+    }
+  }, call.killAfterMs);
   const out = await child.output();
   clearTimeout(timer);
   const ms = performance.now() - start;

@@ -13,6 +13,9 @@ export interface CliOutcome {
 /** Bad command-line use: exit 2 with the usage. */
 export class UsageError extends Error {}
 
+/** Something the command will not do, in one sentence: exit 1, nothing changed. */
+export class RefusedError extends Error {}
+
 export type Options = Record<string, string | boolean | undefined>;
 
 export async function readConfigText(file: string): Promise<string> {

@@ -4,7 +4,17 @@ import { parseArgs } from "node:util";
 import { CniError } from "../cni/errors.ts";
 import { type NetConf, redacted } from "../config/load.ts";
 import { about } from "../version.ts";
-import { type CliOutcome, loadFile, pathOption, UsageError } from "./common.ts";
+import {
+  type CliOutcome,
+  loadFile,
+  type Options,
+  pathOption,
+  RefusedError,
+  UsageError,
+} from "./common.ts";
+import { install, uninstall } from "./install.ts";
+import { renderConfig, renderedMode, renderedText } from "./render.ts";
+import { writeFileAtomic } from "../fs.ts";
 
 /** Where the distribution's strongSwan service (charon-systemd) listens. */
 const DEBIAN_VICI_SOCKET = "/var/run/charon.vici";
@@ -18,14 +28,27 @@ As a CNI plugin it is run by the container runtime with CNI_COMMAND set
 
 Operator commands:
   validate FILE             check a (commented) config; print it normalised, PSK masked
-  render FILE [--conflist]  print it as plain JSON for /etc/cni/net.d
-                            (--conflist: wrapped in a .conflist, which podman needs)
+  render FILE [--conflist] [--out PATH]
+                            it as plain JSON for /etc/cni/net.d (--conflist: wrapped in
+                            a .conflist, which podman needs); --out writes it atomically,
+                            0600 when it holds the PSK, nothing on error
+  install --config FILE [--bin-dir DIR] [--conf-dir DIR]
+                            put this plugin in DIR (/opt/cni/bin) and the network's
+                            .conflist in DIR (/etc/cni/net.d); safe to run again
+  uninstall [--bin-dir DIR] [--conf-dir DIR] [--force]
+                            remove what install wrote; refuses while pods are attached
   server-config FILE --out DIR [--lease-server IP [--lease-file PATH]]
-                [--pair-interface IF [--router-id N] [--priority N] [--peer IP --self IP]]
+                [--interface IF] [--pair [--router-id N] [--priority N] [--peer IP --self IP]]
                 [--vici-socket PATH] [--log FILE] [--datapath D]
                             write the hub's strongswan.conf and swanctl.conf (0600),
                             and with a lease server its dnsmasq.conf; one hub of a pair
                             also keepalived.conf (VRRP moves serverIP); print what is left
+  server-config FILE --install [--root DIR] [the options above but --out]
+                            the hub as Debian's strongSwan (and keepalived) service:
+                            drop-ins in /etc/strongswan.d, /etc/swanctl/conf.d,
+                            /etc/sysctl.d, strongswan.service.d, /etc/keepalived
+  server-config FILE --lease-server IP --install-lease-server [--root DIR]
+                            on the lease server: dnsmasq's drop-in in /etc/dnsmasq.d
   status [--network NAME] [--json]
                             every attachment on this node and its tunnel; exit 1 if any
                             is unhealthy (daemon gone, tunnel down, address changed)
@@ -37,12 +60,19 @@ Operator commands:
 
 FILE may be - for stdin.`;
 
-/** A .conflist needs a version; the newest that libcni in Debian 12 (podman 4.3) knows. */
-const CONFLIST_VERSION = "1.0.0";
-
 function normalised(conf: NetConf): Record<string, unknown> {
   const { raw, vpn, ...rest } = conf;
   return { ...redacted(raw), ...rest, vpn };
+}
+
+async function render(file: string | undefined, values: Options): Promise<CliOutcome> {
+  const rendered = renderConfig(await loadFile(file), values.conflist === true);
+  const stderr = rendered.warnings.map((w) => `warning: ${w}\n`).join("");
+  if (values.out === undefined) return { stdout: renderedText(rendered), stderr, exitCode: 0 };
+  const out = pathOption(values, "out", "");
+  const mode = renderedMode(rendered);
+  const outcome = await writeFileAtomic(out, renderedText(rendered), mode);
+  return { stdout: `${out}: ${outcome} (mode ${mode.toString(8)})\n`, stderr, exitCode: 0 };
 }
 
 export async function runCli(args: string[]): Promise<CliOutcome> {
@@ -56,19 +86,27 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
         version: { type: "boolean", short: "v" },
         conflist: { type: "boolean" },
         out: { type: "string" },
+        config: { type: "string" },
+        "bin-dir": { type: "string" },
+        "conf-dir": { type: "string" },
+        force: { type: "boolean" },
         "vici-socket": { type: "string" },
         log: { type: "string" },
         datapath: { type: "string" },
         "lease-server": { type: "string" },
-        json: { type: "boolean" },
-        network: { type: "string" },
-        hub: { type: "boolean" },
         "lease-file": { type: "string" },
-        "pair-interface": { type: "string" },
+        interface: { type: "string" },
+        pair: { type: "boolean" },
+        install: { type: "boolean" },
+        "install-lease-server": { type: "boolean" },
+        root: { type: "string" },
         "router-id": { type: "string" },
         priority: { type: "string" },
         peer: { type: "string" },
         self: { type: "string" },
+        json: { type: "boolean" },
+        network: { type: "string" },
+        hub: { type: "boolean" },
       },
     });
     const [command, file] = positionals;
@@ -79,14 +117,12 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
         return ok(`${about()}\n`);
       case "validate":
         return ok(`${JSON.stringify(normalised(await loadFile(file)), null, 2)}\n`);
-      case "render": {
-        const { raw } = await loadFile(file);
-        const { cniVersion, name, ...plugin } = raw;
-        const doc = values.conflist
-          ? { cniVersion: cniVersion ?? CONFLIST_VERSION, name, plugins: [plugin] }
-          : raw;
-        return ok(`${JSON.stringify(doc, null, 2)}\n`);
-      }
+      case "render":
+        return await render(file, values);
+      case "install":
+        return await install(values);
+      case "uninstall":
+        return await uninstall(values);
       case "server-config":
         return ok(await serverConfig(await loadFile(file), values));
       case "status":
@@ -102,7 +138,7 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
-    if (err instanceof CniError) {
+    if (err instanceof CniError || err instanceof RefusedError) {
       return { stdout: "", stderr: `error: ${err.message}\n`, exitCode: 1 };
     }
     if (

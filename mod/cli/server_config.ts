@@ -8,7 +8,16 @@
 import type { NetConf } from "../config/load.ts";
 import { readPsk } from "../config/psk.ts";
 import { type Datapath, DATAPATHS } from "../config/schema.ts";
+import { dirname } from "node:path";
+import { interfaceNameProblem } from "../cni/env.ts";
 import { ensureDirectory, writeFileAtomic } from "../fs.ts";
+import {
+  hubStrongswanDropIn,
+  hubSysctlConf,
+  hubSystemdDropIn,
+  keepalivedMainConf,
+  SERVICE_FILES,
+} from "../hub/service.ts";
 import { daemonPaths, privateRunArgv } from "../ipsec/daemon.ts";
 import { resolveDatapath } from "../ipsec/datapath.ts";
 import { hubAddressing } from "../hub/addressing.ts";
@@ -22,14 +31,17 @@ import { hubStrongswanConf } from "../hub/strongswan.ts";
 import { hubSwanctlConf } from "../hub/swanctl.ts";
 import { addressOption, type Options, pathOption, shellLine, UsageError } from "./common.ts";
 
-const PAIR_OPTIONS = ["pair-interface", "router-id", "priority", "peer", "self"];
+const PAIR_OPTIONS = ["router-id", "priority", "peer", "self"];
 
 /** The pair options, if this hub is one of a pair. */
 function pairSettings(values: Options, leaseServer: string | undefined): PairSettings | undefined {
-  if (values["pair-interface"] === undefined) {
+  if (!values.pair) {
     const stray = PAIR_OPTIONS.find((o) => values[o] !== undefined);
-    if (stray) throw new UsageError(`--${stray} belongs to a hub pair: give --pair-interface too`);
+    if (stray) throw new UsageError(`--${stray} belongs to a hub pair: give --pair too`);
     return undefined;
+  }
+  if (values.interface === undefined) {
+    throw new UsageError("a hub pair needs --interface: the LAN interface that carries serverIP");
   }
   if (!leaseServer) {
     throw new UsageError(
@@ -39,7 +51,7 @@ function pairSettings(values: Options, leaseServer: string | undefined): PairSet
   const number = (name: string, fallback: number) =>
     values[name] === undefined ? fallback : Number(values[name]);
   const pair: PairSettings = {
-    interface: values["pair-interface"] as string,
+    interface: values.interface as string,
     routerId: number("router-id", DEFAULT_ROUTER_ID),
     priority: number("priority", DEFAULT_PRIORITY),
     ...(values.peer !== undefined ? { peer: addressOption(values, "peer")! } : {}),
@@ -57,10 +69,14 @@ export async function hubSettings(conf: NetConf, values: Options): Promise<HubSe
   }
   const leaseServer = addressOption(values, "lease-server");
   const pair = pairSettings(values, leaseServer);
+  const iface = values.interface as string | undefined;
+  const ifProblem = iface === undefined ? undefined : interfaceNameProblem(iface);
+  if (ifProblem) throw new UsageError(`--interface ${ifProblem}`);
   return {
     datapath: await resolveDatapath(wanted as Datapath),
     ...(leaseServer ? { leaseServer } : {}),
     ...(pair ? { pair } : {}),
+    ...(iface ? { interface: iface } : {}),
   };
 }
 
@@ -74,7 +90,9 @@ export function hubNetworkCommands(conf: NetConf, hub: HubSettings): string[] {
     // A pair's route to the lease server is keepalived's: only the active hub has it.
     ...(hub.leaseServer && !hub.pair
       ? [
-        `ip route replace ${hub.leaseServer}/32 dev LAN_INTERFACE src ${hubAddress}   # the DHCP relay's source must be ${hubAddress}; add "via GATEWAY" if the lease server is not on the LAN`,
+        `ip route replace ${hub.leaseServer}/32 dev ${
+          hub.interface ?? "LAN_INTERFACE"
+        } src ${hubAddress}   # the DHCP relay's source must be ${hubAddress}; add "via GATEWAY" if the lease server is not on the LAN`,
       ]
       : []),
   ];
@@ -91,7 +109,11 @@ export function leaseServerCommands(conf: NetConf, dnsmasqFile: string): string[
 }
 
 export async function serverConfig(conf: NetConf, values: Options): Promise<string> {
-  if (!values.out) throw new UsageError("server-config needs --out DIR (or --install)");
+  if (values.install) return await installHub(conf, values);
+  if (values["install-lease-server"]) return await installLeaseServer(conf, values);
+  if (!values.out) {
+    throw new UsageError("server-config needs --out DIR, --install or --install-lease-server");
+  }
   const out = pathOption(values, "out", "");
   const paths = daemonPaths(out);
   const files = {
@@ -142,4 +164,94 @@ export async function serverConfig(conf: NetConf, values: Options): Promise<stri
     );
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** A file under --root (/ by default). */
+function underRoot(root: string, relative: string): string {
+  return `${root.replace(/\/+$/, "")}/${relative}`;
+}
+
+async function writeAll(files: [string, string, number][]): Promise<string[]> {
+  const said: string[] = [];
+  for (const [path, text, mode] of files) {
+    await ensureDirectory(dirname(path), 0o755);
+    const outcome = await writeFileAtomic(path, text, mode);
+    said.push(`${path}: ${outcome === "unchanged" ? "already up to date" : outcome}`);
+  }
+  return said;
+}
+
+/**
+ * `server-config FILE --install [--root DIR]`: the hub as Debian's
+ * strongSwan service (and keepalived, in a pair), files written where those
+ * services read them, the PSK's only in a 0600 file. Prints what is left.
+ */
+export async function installHub(conf: NetConf, values: Options): Promise<string> {
+  const root = pathOption(values, "root", "/");
+  const hub = await hubSettings(conf, values);
+  if (hub.leaseServer && !hub.pair && !hub.interface) {
+    throw new UsageError(
+      "--install with --lease-server needs --interface: the route to the lease server is set on every start",
+    );
+  }
+  const psk = await readPsk(conf.vpn);
+  const at = (relative: string) => underRoot(root, relative);
+  const files: [string, string, number][] = [
+    [at(SERVICE_FILES.strongswan), hubStrongswanDropIn(conf, hub), 0o644],
+    [at(SERVICE_FILES.swanctl), hubSwanctlConf(conf, psk, hub), 0o600],
+    [at(SERVICE_FILES.sysctl), hubSysctlConf(conf), 0o644],
+    [at(SERVICE_FILES.systemd), hubSystemdDropIn(conf, hub), 0o644],
+  ];
+  const notes: string[] = [];
+  if (hub.pair) {
+    files.push([
+      at(SERVICE_FILES.keepalived),
+      keepalivedConf(conf, hub.pair, hub.leaseServer!),
+      0o644,
+    ]);
+    const main = at(SERVICE_FILES.keepalivedMain);
+    const existing = await Deno.readTextFile(main).catch(() => undefined);
+    if (existing === undefined) files.push([main, keepalivedMainConf(), 0o644]);
+    else if (!existing.includes(`/${SERVICE_FILES.keepalived}`)) {
+      notes.push(`add "include /${SERVICE_FILES.keepalived}" to ${main}`);
+    }
+  }
+  const said = await writeAll(files);
+  const services = hub.pair ? "strongswan keepalived" : "strongswan";
+  const lines = [
+    ...said,
+    "Then, as root:",
+    ...notes.map((n) => `  ${n}`),
+    "  sysctl --system",
+    `  systemctl daemon-reload && systemctl restart ${services}   # Debian: charon-systemd${
+      hub.pair ? ", keepalived" : ""
+    }`,
+  ];
+  if (hub.leaseServer) {
+    lines.push(
+      `On the lease server (${hub.leaseServer}), as root:`,
+      `  strongswan server-config FILE --lease-server ${hub.leaseServer} --install-lease-server`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** `--install-lease-server`: dnsmasq's drop-in (Debian package dnsmasq reads /etc/dnsmasq.d). */
+export async function installLeaseServer(conf: NetConf, values: Options): Promise<string> {
+  const root = pathOption(values, "root", "/");
+  if (!values["lease-server"]) {
+    throw new UsageError("--install-lease-server needs --lease-server IP (this host's address)");
+  }
+  const leaseFile = pathOption(values, "lease-file", DEFAULT_LEASE_FILE);
+  const said = await writeAll([
+    [underRoot(root, SERVICE_FILES.dnsmasq), dnsmasqConf(conf, leaseFile), 0o644],
+  ]);
+  return `${
+    [
+      ...said,
+      "Then, as root:",
+      `  ${leaseServerCommands(conf, "")[0]}`,
+      "  systemctl restart dnsmasq   # Debian: dnsmasq",
+    ].join("\n")
+  }\n`;
 }

@@ -57,15 +57,58 @@ export function netnsPathProblem(path: string): string | undefined {
   return undefined;
 }
 
-type Needs = { containerId: boolean; netns: boolean; ifname: boolean; path: boolean };
+/**
+ * required: must be set and valid; optional: valid if set; unused: neither
+ * read nor checked. libcni runs VERSION with CNI_CONTAINERID, CNI_NETNS and
+ * CNI_IFNAME all "dummy" to validate a config: a plugin that checked them
+ * there would make runtimes report "network not found".
+ */
+type Need = "required" | "optional" | "unused";
+type Needs = { containerId: Need; netns: Need; ifname: Need; path: Need; args: Need };
 
 const NEEDS: Record<Command, Needs> = {
-  ADD: { containerId: true, netns: true, ifname: true, path: true },
-  CHECK: { containerId: true, netns: true, ifname: true, path: true },
-  DEL: { containerId: true, netns: false, ifname: true, path: true },
-  STATUS: { containerId: false, netns: false, ifname: false, path: true },
-  GC: { containerId: false, netns: false, ifname: false, path: true },
-  VERSION: { containerId: false, netns: false, ifname: false, path: false },
+  ADD: {
+    containerId: "required",
+    netns: "required",
+    ifname: "required",
+    path: "required",
+    args: "optional",
+  },
+  CHECK: {
+    containerId: "required",
+    netns: "required",
+    ifname: "required",
+    path: "required",
+    args: "optional",
+  },
+  DEL: {
+    containerId: "required",
+    netns: "optional",
+    ifname: "required",
+    path: "required",
+    args: "optional",
+  },
+  STATUS: {
+    containerId: "unused",
+    netns: "unused",
+    ifname: "unused",
+    path: "required",
+    args: "unused",
+  },
+  GC: {
+    containerId: "unused",
+    netns: "unused",
+    ifname: "unused",
+    path: "required",
+    args: "unused",
+  },
+  VERSION: {
+    containerId: "unused",
+    netns: "unused",
+    ifname: "unused",
+    path: "unused",
+    args: "unused",
+  },
 };
 
 function bad(msg: string): CniError {
@@ -91,9 +134,12 @@ export function parseEnv(get: (name: string) => string | undefined): CniEnv {
     throw bad(`CNI_COMMAND "${command}" is not one of ${COMMANDS.join(", ")}`);
   }
   const needs = NEEDS[command as Command];
-  const value = (name: string, required: boolean): string => {
+  const value = (name: string, need: Need): string => {
+    if (need === "unused") return "";
     const v = get(name) ?? "";
-    if (required && v === "") throw bad(`${name} is required for ${command} but is not set`);
+    if (need === "required" && v === "") {
+      throw bad(`${name} is required for ${command} but is not set`);
+    }
     return v;
   };
 
@@ -121,7 +167,7 @@ export function parseEnv(get: (name: string) => string | undefined): CniEnv {
     if (problem) throw bad(`CNI_IFNAME ${JSON.stringify(ifname.slice(0, 40))} ${problem}`);
   }
   const path = value("CNI_PATH", needs.path).split(":").filter((p) => p !== "");
-  const args = parseCniArgs(get("CNI_ARGS") ?? "");
+  const args = parseCniArgs(value("CNI_ARGS", needs.args));
   const pod = podRef(args);
   return {
     command: command as Command,

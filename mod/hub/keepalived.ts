@@ -28,7 +28,7 @@ export const ADVERT_INTERVAL_S = 1;
 /** Why the pair settings cannot be used (pure). */
 export function pairProblem(pair: PairSettings): string | undefined {
   const ifProblem = interfaceNameProblem(pair.interface);
-  if (ifProblem) return `--pair-interface ${ifProblem}`;
+  if (ifProblem) return `--interface ${ifProblem}`;
   if (!Number.isInteger(pair.routerId) || pair.routerId < 1 || pair.routerId > 255) {
     return "--router-id must be a whole number from 1 to 255";
   }

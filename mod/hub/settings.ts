@@ -13,6 +13,8 @@ export interface HubSettings {
   leaseServer?: string;
   /** One hub of an active/standby pair sharing serverIP (keepalived); needs a lease server. */
   pair?: PairSettings;
+  /** The hub's LAN interface (a pair's VRRP, the route to the lease server). */
+  interface?: string;
 }
 
 /**

@@ -19,6 +19,9 @@ const REQUIRED = [
   "/usr/lib/ipsec/plugins/libstrongswan-dhcp.so",
   "/usr/sbin/dnsmasq",
   "/usr/sbin/keepalived",
+  "/usr/bin/podman",
+  "/usr/sbin/runc",
+  "/bin/busybox",
 ];
 
 function whyNot(): string | undefined {

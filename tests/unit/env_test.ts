@@ -99,3 +99,21 @@ Deno.test("env: the pod's Kubernetes name comes from CNI_ARGS when it is a valid
   );
   assert.equal(odd.pod, undefined);
 });
+
+Deno.test("env: VERSION ignores what libcni sets to 'dummy' when it validates a config", () => {
+  const env = parseEnv(getter({
+    CNI_COMMAND: "VERSION",
+    CNI_CONTAINERID: "dummy",
+    CNI_NETNS: "dummy",
+    CNI_IFNAME: "dummy",
+    CNI_ARGS: "garbage",
+  }));
+  assert.equal(env.command, "VERSION");
+  assert.equal(env.netns, "");
+  for (const command of ["STATUS", "GC"]) {
+    assert.equal(
+      parseEnv(getter({ CNI_COMMAND: command, CNI_NETNS: "dummy", CNI_PATH: "/x" })).netns,
+      "",
+    );
+  }
+});
