@@ -35,7 +35,7 @@ Deno.bench({
       b.start();
       const cut = performance.now();
       await lab.partitionHub(true, active);
-      while ((await lab.hubSaCount(standby).catch(() => 0)) < PODS) {
+      while ((await lab.hubSas(standby).catch(() => [])).length < PODS) {
         if (performance.now() - cut > 60_000) throw new Error("no failover within 60 s");
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -57,7 +57,7 @@ async function pingMatrix(lab: Lab, pods: Pod[], vips: string[]): Promise<number
 async function waitForPods(lab: Lab, hub: number, count: number): Promise<number | undefined> {
   const started = Date.now();
   while (Date.now() - started < RECOVERY_LIMIT_MS) {
-    if ((await lab.hubSaCount(hub).catch(() => 0)) === count) return Date.now() - started;
+    if ((await lab.hubSas(hub).catch(() => [])).length === count) return Date.now() - started;
     await new Promise((r) => setTimeout(r, 250));
   }
   return undefined;

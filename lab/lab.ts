@@ -457,16 +457,25 @@ export class Lab {
     await run(["ip", "-n", this.lanNetns, "link", "set", hub.port, cut ? "down" : "up"]);
   }
 
-  /** Number of IKE_SAs a hub has. */
+  /** Number of IKE_SAs a hub has, in any state (what must be 0 when nothing is left). */
   async hubSaCount(index = 1): Promise<number> {
-    return (await this.hubSas(index)).length;
+    return (await this.#listSas(index)).length;
   }
 
-  /** A hub's IKE_SAs: the pod identity and the virtual IP of each. */
+  /**
+   * The pods a hub holds: its established IKE_SAs that have a virtual IP
+   * (a pod reconnecting shows up half-open first: no identity, no address).
+   */
   async hubSas(index = 1): Promise<{ identity: string; vip: string }[]> {
+    return (await this.#listSas(index))
+      .filter((sa) => sa.state === "ESTABLISHED" && sa.vip !== "")
+      .map(({ identity, vip }) => ({ identity, vip }));
+  }
+
+  async #listSas(index: number): Promise<{ identity: string; vip: string; state: string }[]> {
     const client = await ViciClient.connect(this.hubViciSocket(index));
     try {
-      const sas: { identity: string; vip: string }[] = [];
+      const sas: { identity: string; vip: string; state: string }[] = [];
       await client.request("list-sas", {}, ["list-sa"], (_n, msg) => {
         for (const sa of Object.values(msg)) {
           if (typeof sa !== "object" || Array.isArray(sa)) continue;
@@ -474,6 +483,7 @@ export class Lab {
           sas.push({
             identity: String(sa["remote-id"] ?? ""),
             vip: Array.isArray(vips) ? vips[0] : "",
+            state: String(sa.state ?? ""),
           });
         }
       });

@@ -73,3 +73,10 @@ export async function ensureDirectory(dir: string, mode: number): Promise<void> 
   }
   await Deno.mkdir(dir, { recursive: true, mode });
 }
+
+/** The directory a path is in ("/a/b" -> "/a", "/a" -> "/"). */
+export function parentDir(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  return slash <= 0 ? "/" : trimmed.slice(0, slash);
+}

@@ -6,11 +6,9 @@
  * what install writes, unless attachments still run.
  */
 
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadFile, type Options, pathOption, RefusedError, UsageError } from "./common.ts";
 import { renderConfig, renderedMode, renderedText } from "./render.ts";
-import { writeFileAtomic, type WriteOutcome } from "../fs.ts";
+import { parentDir, writeFileAtomic, type WriteOutcome } from "../fs.ts";
 import { isOurDaemon } from "../ipsec/daemon.ts";
 import { listStateDirs } from "../state.ts";
 import type { CliOutcome } from "./common.ts";
@@ -33,8 +31,8 @@ async function programBytes(): Promise<{ bytes: Uint8Array | string; what: strin
   if (Deno.build.standalone) {
     return { bytes: await Deno.readFile(Deno.execPath()), what: "this executable" };
   }
-  const main = fileURLToPath(Deno.mainModule);
-  const config = main.endsWith(".ts") ? `--config ${dirname(main)}/deno.json` : "--no-config";
+  const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
+  const config = main.endsWith(".ts") ? `--config ${parentDir(main)}/deno.json` : "--no-config";
   return {
     bytes:
       `#!/bin/sh\n# The strongswan CNI plugin, run from a checkout (strongswan install under deno run).\n` +
@@ -62,7 +60,7 @@ async function checkWritableDir(option: string, dir: string): Promise<void> {
       const missing = err instanceof Deno.errors.NotFound ||
         err instanceof Deno.errors.NotADirectory;
       if (!missing || existing === "/") throw err;
-      existing = dirname(existing);
+      existing = parentDir(existing);
     }
   }
   const probe = `${existing}/.strongswan-install-${crypto.randomUUID().slice(0, 8)}`;

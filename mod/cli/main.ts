@@ -1,6 +1,5 @@
 /** The operator commands: what the binary does when no CNI_COMMAND is set. */
 
-import { parseArgs } from "node:util";
 import { CniError } from "../cni/errors.ts";
 import { type NetConf, redacted } from "../config/load.ts";
 import { about } from "../version.ts";
@@ -78,6 +77,8 @@ async function render(file: string | undefined, values: Options): Promise<CliOut
 export async function runCli(args: string[]): Promise<CliOutcome> {
   const ok = (stdout: string): CliOutcome => ({ stdout, stderr: "", exitCode: 0 });
   try {
+    // Loaded here, not at the top: Node's compatibility layer costs ~8 ms to start.
+    const { parseArgs } = await import("node:util");
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,

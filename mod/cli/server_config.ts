@@ -8,9 +8,8 @@
 import type { NetConf } from "../config/load.ts";
 import { readPsk } from "../config/psk.ts";
 import { type Datapath, DATAPATHS } from "../config/schema.ts";
-import { dirname } from "node:path";
 import { interfaceNameProblem } from "../cni/env.ts";
-import { ensureDirectory, writeFileAtomic } from "../fs.ts";
+import { ensureDirectory, parentDir, writeFileAtomic } from "../fs.ts";
 import {
   hubStrongswanDropIn,
   hubSysctlConf,
@@ -174,7 +173,7 @@ function underRoot(root: string, relative: string): string {
 async function writeAll(files: [string, string, number][]): Promise<string[]> {
   const said: string[] = [];
   for (const [path, text, mode] of files) {
-    await ensureDirectory(dirname(path), 0o755);
+    await ensureDirectory(parentDir(path), 0o755);
     const outcome = await writeFileAtomic(path, text, mode);
     said.push(`${path}: ${outcome === "unchanged" ? "already up to date" : outcome}`);
   }

@@ -3,7 +3,7 @@
  * code out. Every error, whatever threw it, becomes the spec's error JSON here.
  */
 
-import { type NetConf, parseNetConf } from "../config/load.ts";
+import type { NetConf } from "../config/load.ts";
 import { type CniEnv, parseEnv } from "./env.ts";
 import { asCniError, CniError, Code } from "./errors.ts";
 import { encodeResult, type Result } from "./result.ts";
@@ -70,6 +70,8 @@ export async function dispatch(
     if (typeof stdin !== "string") {
       throw new CniError(Code.IoFailure, `cannot read the network configuration: ${stdin.error}`);
     }
+    // Loaded after VERSION, which needs no config (nor its schema).
+    const { parseNetConf } = await import("../config/load.ts");
     const conf = await parseNetConf(stdin);
     cniVersion = conf.cniVersion;
     const since = INTRODUCED_IN[env.command];

@@ -56,49 +56,43 @@ export async function showLink(name: string, nsPath?: string): Promise<IpLink | 
 
 // ---- planners --------------------------------------------------------------
 
-export function planBridgeCreate(conf: NetConf, mac: string): string[] {
-  return [
-    "ip",
-    "link",
-    "add",
-    "name",
-    conf.bridge,
-    ...mtuArgs(conf),
-    "address",
-    mac,
-    "type",
-    "bridge",
-  ];
-}
-
-export function planBridgeUp(conf: NetConf, link: IpLink): string[] | undefined {
-  const up = link.flags?.includes("UP") ?? false;
-  const promisc = (link.promiscuity ?? 0) > 0;
-  if (up && (!conf.promiscMode || promisc)) return undefined;
-  return [
-    "ip",
-    "link",
-    "set",
-    "dev",
-    conf.bridge,
-    "up",
-    ...(conf.promiscMode ? ["promisc", "on"] : []),
-  ];
-}
-
 function mtuArgs(conf: NetConf): string[] {
   return conf.mtu ? ["mtu", String(conf.mtu)] : [];
 }
 
-/** `ip -batch` lines for the host side: the pair (pod end straight into the netns), bridge port, hairpin. */
-export function planVeth(
+/**
+ * The node side in one `ip -batch`: the bridge (when createBridgeMac is
+ * given: it does not exist yet), the veth pair (the pod end straight into
+ * the netns), the host end on the bridge, hairpin, the bridge up, and last a
+ * `show` of the bridge (its MAC and addresses). Without -force the batch
+ * stops at the first failure; the host end goes on the bridge before the
+ * bridge is brought up, so a non-bridge of that name is refused (enslaving
+ * fails) before anything touches it.
+ */
+export function planNodeSide(
   conf: NetConf,
   names: AttachmentNames,
   ifname: string,
   netns: string,
-): string[] {
+  createBridgeMac: string | undefined,
+): { lines: string[]; masterLine: number } {
   const mtu = mtuArgs(conf);
-  return [
+  const lines = [
+    ...(createBridgeMac
+      ? [
+        batchLine(
+          "link",
+          "add",
+          "name",
+          conf.bridge,
+          ...mtu,
+          "address",
+          createBridgeMac,
+          "type",
+          "bridge",
+        ),
+      ]
+      : []),
     batchLine(
       "link",
       "add",
@@ -118,6 +112,9 @@ export function planVeth(
       "netns",
       netns,
     ),
+  ];
+  const masterLine = lines.length;
+  lines.push(
     batchLine("link", "set", "dev", names.hostVeth, "master", conf.bridge, "up"),
     batchLine(
       "link",
@@ -129,7 +126,17 @@ export function planVeth(
       "hairpin",
       conf.hairpinMode ? "on" : "off",
     ),
-  ];
+    batchLine(
+      "link",
+      "set",
+      "dev",
+      conf.bridge,
+      "up",
+      ...(conf.promiscMode ? ["promisc", "on"] : []),
+    ),
+    batchLine("addr", "show", "dev", conf.bridge),
+  );
+  return { lines, masterLine };
 }
 
 /** The gateway each address uses: IPAM's, else (when the bridge is a gateway) the subnet's first address. */
@@ -192,43 +199,54 @@ export function planBridgeAddress(
 
 // ---- executors ---------------------------------------------------------------
 
-/** Creates the bridge unless it exists (tolerating a racing ADD); fails on a non-bridge of that name. */
-export async function ensureBridge(conf: NetConf): Promise<BridgeInfo> {
-  try {
-    let link = await showLink(conf.bridge);
-    if (!link) {
-      await run(planBridgeCreate(conf, await bridgeMac(conf.bridge))).catch((err) => {
-        if (!(err instanceof ExecError && /File exists/.test(err.stderr))) throw err;
-      });
-      link = await showLink(conf.bridge);
-      if (!link) throw new Error(`bridge ${conf.bridge} vanished after creation`);
-    }
-    const kind = link.linkinfo?.info_kind;
-    if (kind !== "bridge") {
-      throw new CniError(
-        Code.LinkFailed,
-        `"${conf.bridge}" already exists and is a ${kind ?? "plain"} link, not a bridge`,
-      );
-    }
-    const up = planBridgeUp(conf, link);
-    if (up) await run(up);
-    return { mac: link.address ?? "", addresses: link.addr_info ?? [] };
-  } catch (err) {
-    if (err instanceof CniError) throw err;
-    throw linkFailed(`cannot set up bridge "${conf.bridge}"`, err);
-  }
+/** Whether a link of that name exists in this process's network namespace (/proc/net/dev is per namespace). */
+export async function linkExists(name: string): Promise<boolean> {
+  const text = await Deno.readTextFile("/proc/net/dev");
+  return text.split("\n").slice(2).some((l) => l.trim().split(":")[0] === name);
 }
 
-export async function createVeth(
+/**
+ * The bridge (created with its fixed MAC unless it exists, tolerating a
+ * racing ADD) and the veth pair on it, in one exec; the bridge's MAC and
+ * addresses as the batch's `show` printed them.
+ */
+export async function setUpNodeSide(
   conf: NetConf,
   names: AttachmentNames,
   ifname: string,
   netns: string,
-): Promise<void> {
-  try {
-    await run(["ip", "-batch", "-"], { stdin: planVeth(conf, names, ifname, netns).join("\n") });
-  } catch (err) {
-    throw linkFailed(`cannot create veth pair ${names.hostVeth}/${ifname}`, err);
+): Promise<BridgeInfo> {
+  const mac = await bridgeMac(conf.bridge);
+  for (let attempt = 0;; attempt++) {
+    const create = !(await linkExists(conf.bridge));
+    const { lines, masterLine } = planNodeSide(
+      conf,
+      names,
+      ifname,
+      netns,
+      create ? mac : undefined,
+    );
+    try {
+      const { stdout } = await run(["ip", "-d", "-j", "-batch", "-"], { stdin: lines.join("\n") });
+      const link = (JSON.parse(stdout) as IpLink[])[0];
+      return { mac: link.address ?? "", addresses: link.addr_info ?? [] };
+    } catch (err) {
+      const failure = err instanceof ExecError ? batchFailures(err.stderr)[0] : undefined;
+      // A racing ADD created the bridge between the look and the batch: once more, without.
+      if (create && attempt === 0 && failure?.line === 0 && /File exists/.test(failure.message)) {
+        continue;
+      }
+      if (failure?.line === masterLine) {
+        throw new CniError(
+          Code.LinkFailed,
+          `"${conf.bridge}" already exists and is not a bridge (${failure.message}); name another bridge`,
+        );
+      }
+      throw linkFailed(
+        `cannot set up bridge "${conf.bridge}" and veth pair ${names.hostVeth}/${ifname}`,
+        err,
+      );
+    }
   }
 }
 

@@ -6,7 +6,7 @@
  */
 
 import { CniError, Code } from "../cni/errors.ts";
-import { run } from "../exec.ts";
+import { run, tryRun } from "../exec.ts";
 import { addressOf, canonicalCidr, parseCidr } from "./cidr.ts";
 
 const MULTICAST = "224.0.0.0/4";
@@ -15,6 +15,12 @@ const NAT_TABLE_LIMIT = 64 << 20;
 
 export function ruleComment(network: string, containerId: string): string {
   return `strongswan-cni: ${network} ${containerId}`.slice(0, 255);
+}
+
+function jumps(chain: string, podCidrs: string[], comment: string): string[] {
+  return podCidrs.map((cidr) =>
+    `POSTROUTING -s ${addressOf(cidr)}/32 -m comment --comment "${comment}" -j ${chain}`
+  );
 }
 
 /** The iptables-restore batch that installs the chain and a jump for each of the pod's addresses. */
@@ -26,7 +32,19 @@ export function planMasqAdd(chain: string, podCidrs: string[], comment: string):
     `:${chain} - [0:0]`,
     ...subnets.map((subnet) => `-A ${chain} -d ${subnet} ${c} -j ACCEPT`),
     `-A ${chain} ! -d ${MULTICAST} ${c} -j MASQUERADE`,
-    ...podCidrs.map((cidr) => `-A POSTROUTING -s ${addressOf(cidr)}/32 ${c} -j ${chain}`),
+    ...jumps(chain, podCidrs, comment).map((j) => `-A ${j}`),
+    "COMMIT",
+    "",
+  ].join("\n");
+}
+
+/** The batch that removes what planMasqAdd installed, when ADD's record says what that was. */
+export function planMasqDelKnown(chain: string, podCidrs: string[], comment: string): string {
+  return [
+    "*nat",
+    ...jumps(chain, podCidrs, comment).map((j) => `-D ${j}`),
+    `-F ${chain}`,
+    `-X ${chain}`,
     "COMMIT",
     "",
   ].join("\n");
@@ -68,7 +86,19 @@ export async function addMasquerade(
   }
 }
 
-export async function removeMasquerade(chain: string): Promise<void> {
+/**
+ * Removes the chain and its jumps. With what ADD recorded, one atomic
+ * iptables-restore of exactly those rules; if that fails (ADD was
+ * interrupted, or the rules are gone), they are found in the nat table.
+ */
+export async function removeMasquerade(
+  chain: string,
+  known?: { podCidrs: string[]; comment: string },
+): Promise<void> {
+  if (known && known.podCidrs.length > 0) {
+    const batch = planMasqDelKnown(chain, known.podCidrs, known.comment);
+    if (await tryRun(["iptables-restore", "--wait", "--noflush"], { stdin: batch })) return;
+  }
   try {
     const { stdout } = await run(["iptables-save", "-t", "nat"], { outputLimit: NAT_TABLE_LIMIT });
     const batch = planMasqDel(stdout, chain);

@@ -2,6 +2,23 @@
 
 import { CniError, Code } from "../cni/errors.ts";
 import { ExecError, run, tryRun } from "../exec.ts";
+import { maskOf, networkOf, parseCidr } from "./cidr.ts";
+
+/** A /proc/net/route field (the kernel's u32, printed in host order: little endian here) as a number. */
+function routeField(hex: string): number {
+  const n = parseInt(hex, 16);
+  return (((n & 0xff) << 24) | ((n & 0xff00) << 8) | ((n >>> 8) & 0xff00) | (n >>> 24)) >>> 0;
+}
+
+/** Whether the main table has a route for exactly this prefix, from /proc/net/route (pure). */
+export function routeListed(procNetRoute: string, cidr: string): boolean {
+  const c = parseCidr(cidr)!;
+  return procNetRoute.split("\n").slice(1).some((line) => {
+    const f = line.trim().split(/\s+/);
+    return f.length >= 8 && routeField(f[1]) === networkOf(c) &&
+      routeField(f[7]) === maskOf(c.prefix);
+  });
+}
 
 /**
  * The `ip route add` argv, or undefined when this node is the hub (pure).
@@ -16,12 +33,16 @@ export function planNodeRoute(
   return ["ip", "route", "add", virtualSubnet, "via", routeToServer.gateway ?? serverIP];
 }
 
-/** Adds the route unless there is one; returns the argv that added it, so it can be undone. */
+/**
+ * Adds the route unless there is one; returns the argv that added it, so it
+ * can be undone. Once a node has it, this costs a file read, no exec.
+ */
 export async function ensureNodeRoute(
   virtualSubnet: string,
   serverIP: string,
 ): Promise<string[] | undefined> {
   try {
+    if (routeListed(await Deno.readTextFile("/proc/net/route"), virtualSubnet)) return undefined;
     const { stdout } = await run(["ip", "-j", "route", "get", serverIP]);
     const plan = planNodeRoute(virtualSubnet, serverIP, JSON.parse(stdout)[0] ?? {});
     if (!plan) return undefined;

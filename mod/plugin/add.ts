@@ -21,14 +21,13 @@ import { parseCidr } from "../net/cidr.ts";
 import { ipamAdd, ipamCall } from "../net/ipam.ts";
 import {
   configurePod,
-  createVeth,
   deleteVeth,
   enableForwarding,
-  ensureBridge,
   ensureBridgeAddress,
   gatewaysOf,
   planPodInterface,
   podRoutes,
+  setUpNodeSide,
 } from "../net/links.ts";
 import { addMasquerade, removeMasquerade, ruleComment } from "../net/masq.ts";
 import { type AttachmentNames, attachmentNames, ikeIdentity } from "../net/names.ts";
@@ -158,10 +157,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     const [ipam, bridge, vici] = await allOrFirstError(
       [
         ipamAdd(target, env, conf),
-        ensureBridge(conf).then(async (b) => {
-          await createVeth(conf, names, env.ifname, env.netns);
-          return b;
-        }),
+        setUpNodeSide(conf, names, env.ifname, env.netns),
         connectVici(paths, daemon, DAEMON_START_TIMEOUT_MS),
         ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP).then((r) => nodeRoute = r),
       ] as const,

@@ -11,7 +11,7 @@ import type { NetConf } from "../config/load.ts";
 import { removeTunnelGuard } from "../ipsec/guard.ts";
 import { ipamCall } from "../net/ipam.ts";
 import { deleteVeth } from "../net/links.ts";
-import { removeMasquerade } from "../net/masq.ts";
+import { removeMasquerade, ruleComment } from "../net/masq.ts";
 import { attachmentNames } from "../net/names.ts";
 import { type AttachmentState, listStateDirs, netnsIdentity, readState } from "../state.ts";
 import { teardownDaemon } from "./teardown.ts";
@@ -58,7 +58,12 @@ export async function detach(
   const settled = await Promise.allSettled([
     ipamCall("DEL", target, env, conf),
     deleteVeth(names.hostVeth),
-    removeMasquerade(names.chain),
+    removeMasquerade(
+      names.chain,
+      conf.ipMasq && state?.podAddresses
+        ? { podCidrs: state.podAddresses, comment: ruleComment(state.network, state.containerId) }
+        : undefined,
+    ),
     guard,
   ]);
   const failed = settled.find((s) => s.status === "rejected");

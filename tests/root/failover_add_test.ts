@@ -28,14 +28,14 @@ labTest(
     await waitFor(
       "every pod on the new hub",
       45_000,
-      async () => (await lab.hubSaCount(2)) === expected ? true : undefined,
+      async () => (await lab.hubSas(2)).length === expected ? true : undefined,
     );
     const held = (await lab.hubSas(2)).map((s) => s.vip);
     assert.equal(new Set(held).size, held.length, "no address held by two pods");
 
     const gone = live[0];
     assertOk(await lab.del(gone));
-    assert.equal(await lab.hubSaCount(2), expected - 1, "DEL ended the SA on the new hub");
+    assert.equal((await lab.hubSas(2)).length, expected - 1, "DEL ended the SA on the new hub");
     await waitFor(
       "its lease released",
       10_000,

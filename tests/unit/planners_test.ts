@@ -5,15 +5,13 @@ import { canonicalCidr, contains, parseCidr, parseIPv4 } from "../../mod/net/cid
 import {
   gatewaysOf,
   planBridgeAddress,
-  planBridgeCreate,
-  planBridgeUp,
+  planNodeSide,
   planPodInterface,
-  planVeth,
   podRoutes,
 } from "../../mod/net/links.ts";
-import { planMasqAdd, planMasqDel, ruleComment } from "../../mod/net/masq.ts";
+import { planMasqAdd, planMasqDel, planMasqDelKnown, ruleComment } from "../../mod/net/masq.ts";
 import { attachmentNames, bridgeMac, ikeIdentity, namesOfStateDir } from "../../mod/net/names.ts";
-import { planNodeRoute } from "../../mod/net/noderoute.ts";
+import { planNodeRoute, routeListed } from "../../mod/net/noderoute.ts";
 import { assertThrowsCni, config } from "./helpers.ts";
 
 Deno.test("cidr: parse, contain, canonicalise", () => {
@@ -75,18 +73,32 @@ const conf = validateNetConf(
   config({ bridge: "docker0", mtu: 1400, hairpinMode: true, isDefaultGateway: true }),
 );
 
-Deno.test("links: the veth batch creates the pod end in the netns and sets hairpin", async () => {
+Deno.test("links: the node side is one batch: bridge if missing, veth into the netns, bridge up last, then its state", async () => {
   const names = await attachmentNames("c1", "eth0");
-  const lines = planVeth(conf, names, "eth0", "/run/netns/p");
-  assert.equal(
-    lines[0],
+  const mac = await bridgeMac("docker0");
+  const { lines, masterLine } = planNodeSide(conf, names, "eth0", "/run/netns/p", mac);
+  assert.deepEqual(lines, [
+    `link add name docker0 mtu 1400 address ${mac} type bridge`,
     `link add name ${names.hostVeth} mtu 1400 address ${names.hostMac} type veth peer name eth0 mtu 1400 address ${names.podMac} netns /run/netns/p`,
+    `link set dev ${names.hostVeth} master docker0 up`,
+    `link set dev ${names.hostVeth} type bridge_slave hairpin on`,
+    "link set dev docker0 up",
+    "addr show dev docker0",
+  ]);
+  // Enslaving comes before the bridge is brought up: a non-bridge of that name stops the batch first.
+  assert.equal(masterLine, 2);
+  assert.ok(masterLine < lines.indexOf("link set dev docker0 up"));
+  const existing = planNodeSide(
+    validateNetConf(config({ promiscMode: true })),
+    names,
+    "eth0",
+    "/x",
+    undefined,
   );
-  assert.equal(lines[1], `link set dev ${names.hostVeth} master docker0 up`);
-  assert.equal(lines[2], `link set dev ${names.hostVeth} type bridge_slave hairpin on`);
-  const noMtu = validateNetConf(config());
-  assert.ok(!planVeth(noMtu, names, "eth0", "/x")[0].includes("mtu"));
-  assert.ok(planVeth(noMtu, names, "eth0", "/x")[2].endsWith("hairpin off"));
+  assert.equal(existing.masterLine, 1, "no bridge line when it exists");
+  assert.ok(!existing.lines[0].includes("mtu"));
+  assert.ok(existing.lines.includes("link set dev cni0 up promisc on"));
+  assert.throws(() => planNodeSide(conf, names, "eth0", "/run/netns/a b", undefined), /refusing/);
 });
 
 Deno.test("links: gateway defaults to the subnet's first address when the bridge is a gateway", () => {
@@ -142,26 +154,6 @@ Deno.test("links: bridge address kept, added, or (forceAddress) replaced", () =>
   });
   const v6 = [{ local: "fe80::1", prefixlen: 64, family: "inet6" }];
   assert.deepEqual(planBridgeAddress("br", v6, "172.17.0.1/16", false).add, "172.17.0.1/16");
-});
-
-Deno.test("links: bridge brought up (and promiscuous) only when it is not already", () => {
-  assert.equal(planBridgeUp(conf, { ifname: "docker0", flags: ["UP"] }), undefined);
-  assert.deepEqual(planBridgeUp(conf, { ifname: "docker0", flags: [] }), [
-    "ip",
-    "link",
-    "set",
-    "dev",
-    "docker0",
-    "up",
-  ]);
-  const promisc = validateNetConf(config({ bridge: "docker0", promiscMode: true }));
-  assert.deepEqual(
-    planBridgeUp(promisc, { ifname: "docker0", flags: ["UP"], promiscuity: 0 })?.slice(-2),
-    [
-      "promisc",
-      "on",
-    ],
-  );
 });
 
 Deno.test("masq: one chain, ACCEPT within the bridge subnet, MASQUERADE beyond, a jump per address", () => {
@@ -225,21 +217,36 @@ Deno.test("node route: via the hub, or via the gateway toward it, none on the hu
   assert.equal(planNodeRoute("10.173.0.0/16", "10.9.0.2", { type: "local" }), undefined);
 });
 
-Deno.test("links: the bridge is created with a fixed MAC, so ports coming and going never change it", async () => {
+Deno.test("links: the bridge's fixed MAC comes from its name, so ports coming and going never change it", async () => {
   const mac = await bridgeMac("docker0");
   assert.equal(mac, await bridgeMac("docker0"));
   assert.notEqual(mac, await bridgeMac("cni0"));
-  assert.deepEqual(planBridgeCreate(conf, mac), [
-    "ip",
-    "link",
-    "add",
-    "name",
-    "docker0",
-    "mtu",
-    "1400",
-    "address",
-    mac,
-    "type",
-    "bridge",
-  ]);
+  assert.match(mac, /^02(:[0-9a-f]{2}){5}$/);
+});
+
+Deno.test("node route: found in /proc/net/route without running ip", () => {
+  const table = [
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT",
+    "eth0\t00000000\t0200090A\t0003\t0\t0\t0\t00000000\t0\t0\t0",
+    "eth0\t00AD0A00\t0200090A\t0003\t0\t0\t0\t0000FFFF\t0\t0\t0",
+  ].join("\n");
+  assert.ok(!routeListed(table, "10.173.0.0/16"), "00AD0A00 is 0.10.173.0");
+  const withRoute = `${table}\neth0\t0000AD0A\t0200090A\t0003\t0\t0\t0\t0000FFFF\t0\t0\t0`;
+  assert.ok(routeListed(withRoute, "10.173.0.0/16"));
+  assert.ok(!routeListed(withRoute, "10.173.0.0/24"), "the prefix length counts");
+});
+
+Deno.test("masq: with ADD's record, DEL removes exactly its rules in one batch", () => {
+  const comment = ruleComment("ipsec", "c1");
+  assert.equal(
+    planMasqDelKnown("SWAN-ABC", ["172.17.0.5/16"], comment),
+    [
+      "*nat",
+      `-D POSTROUTING -s 172.17.0.5/32 -m comment --comment "${comment}" -j SWAN-ABC`,
+      "-F SWAN-ABC",
+      "-X SWAN-ABC",
+      "COMMIT",
+      "",
+    ].join("\n"),
+  );
 });

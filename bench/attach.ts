@@ -1,0 +1,316 @@
+/**
+ * `deno task bench`, part one (root): the plugin's ADD and DEL against the
+ * floor, side by side in one run on one node with a hub. The floor is the
+ * same work by hand: the Go reference bridge plugin's ADD (host-local,
+ * ipMasq), then a bare strongSwan bring-up in the pod's netns (charon with
+ * the same settings as the plugin's, `swanctl --load-all`, `swanctl
+ * --initiate`). Prints a table, writes dist/bench.json. Machine CPU is all
+ * the CPU time /proc/stat counted meanwhile: the plugin, its children, the
+ * daemons, the hub.
+ */
+
+import { join } from "node:path";
+import { run } from "../mod/exec.ts";
+import { ESP_PROPOSAL, IKE_PROPOSAL, podStrongswanConf } from "../mod/ipsec/config.ts";
+import {
+  connectVici,
+  type DaemonId,
+  daemonPaths,
+  launchDaemon,
+  stopDaemon,
+} from "../mod/ipsec/daemon.ts";
+import { Lab, LAB_PSK, type Pod, SERVER_IP } from "../lab/lab.ts";
+import { callPlugin, REFERENCE_PLUGINS } from "../lab/plugin.ts";
+
+const SEQUENTIAL = 15;
+const AT_ONCE = [1, 10, 30];
+
+if (Deno.uid() !== 0) {
+  console.error("attach benchmark skipped: it needs root (namespaces, daemons)");
+  Deno.exit(0);
+}
+
+/** Non-idle CPU time of the whole machine so far, in ms (/proc/stat, USER_HZ 100). */
+async function machineCpuMs(): Promise<number> {
+  const fields = (await Deno.readTextFile("/proc/stat")).split("\n")[0].trim().split(/\s+/)
+    .slice(1).map(Number);
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = fields;
+  return (user + nice + system + irq + softirq + steal) * 10;
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+};
+
+interface Way {
+  name: string;
+  add(pod: Pod): Promise<void>;
+  del(pod: Pod): Promise<void>;
+  /** Ends whatever the way started and still runs. */
+  cleanup(): Promise<void>;
+}
+
+function ours(lab: Lab): Way {
+  return {
+    name: "strongswan plugin",
+    async add(pod) {
+      const out = await lab.add(pod);
+      if (out.code !== 0) throw new Error(`ADD failed: ${out.stdout}`);
+    },
+    async del(pod) {
+      const out = await lab.del(pod);
+      if (out.code !== 0) throw new Error(`DEL failed: ${out.stdout}`);
+    },
+    // The lab's cleanup DELs what the plugin attached.
+    cleanup: () => Promise.resolve(),
+  };
+}
+
+/** The floor: the Go bridge plugin, then strongSwan brought up by hand, in sequence. */
+function floor(lab: Lab): Way {
+  const daemons = new Map<string, { id: DaemonId; socket: string }>();
+  const { vpn: _vpn, ...bridgeConfig } = lab.config(1, { type: "bridge" });
+  const bridge = (pod: Pod, command: "ADD" | "DEL") =>
+    callPlugin({
+      command,
+      containerId: pod.containerId,
+      netns: pod.netns,
+      ifname: pod.ifname,
+      path: [REFERENCE_PLUGINS],
+      config: bridgeConfig,
+      nodeNetns: lab.nodeNetns(1),
+      type: "bridge",
+    });
+  return {
+    name: "floor (Go bridge + bare strongSwan)",
+    async add(pod) {
+      const out = await bridge(pod, "ADD");
+      if (out.code !== 0) throw new Error(`bridge ADD failed: ${out.stdout}`);
+      const dir = join(lab.dir, `floor-${pod.name}`);
+      await Deno.mkdir(dir);
+      const paths = daemonPaths(dir);
+      await Deno.writeTextFile(paths.confFile, podStrongswanConf("userspace", "eth0", paths));
+      const swanctl = join(dir, "swanctl.conf");
+      await Deno.writeTextFile(
+        swanctl,
+        `connections { hub { remote_addrs = ${SERVER_IP}
+  vips = 0.0.0.0
+  proposals = ${IKE_PROPOSAL}
+  local { auth = psk
+    id = ${pod.containerId} }
+  remote { auth = psk
+    id = ${SERVER_IP} }
+  children { hub { remote_ts = ${lab.virtualSubnet},10.9.0.0/24
+    esp_proposals = ${ESP_PROPOSAL} } } } }
+secrets { ike { secret = ${LAB_PSK} } }
+`,
+      );
+      const daemon = await launchDaemon(pod.netns, paths);
+      daemons.set(pod.name, { id: daemon.id, socket: paths.viciSocket });
+      (await connectVici(paths, daemon, 10_000)).close();
+      const uri = `unix://${paths.viciSocket}`;
+      await run(["swanctl", "--load-all", "--file", swanctl, "--uri", uri]);
+      await run([
+        "swanctl",
+        "--initiate",
+        "--child",
+        "hub",
+        "--ike",
+        "hub",
+        "--timeout",
+        "20",
+        "--uri",
+        uri,
+      ], {
+        timeoutMs: 30_000,
+      });
+    },
+    async del(pod) {
+      const daemon = daemons.get(pod.name);
+      if (daemon) {
+        await run(["swanctl", "--terminate", "--ike", "hub", "--uri", `unix://${daemon.socket}`])
+          .catch(
+            () => {},
+          );
+        await stopDaemon(daemon.id);
+        daemons.delete(pod.name);
+      }
+      await bridge(pod, "DEL");
+    },
+    async cleanup() {
+      for (const { id } of daemons.values()) await stopDaemon(id);
+      daemons.clear();
+    },
+  };
+}
+
+interface Figures {
+  addP50: number;
+  addP95: number;
+  delP50: number;
+  delP95: number;
+  cpuPerAdd: number;
+  atOnce: Record<string, { wallMs: number; cpuPerPodMs: number }>;
+}
+
+let serial = 0;
+async function pods(lab: Lab, n: number): Promise<Pod[]> {
+  return await Promise.all(Array.from({ length: n }, () => lab.pod(1, `b${serial++}`)));
+}
+
+async function measureWay(lab: Lab, way: Way): Promise<Figures> {
+  const timed = async (fn: () => Promise<void>) => {
+    const start = performance.now();
+    await fn();
+    return performance.now() - start;
+  };
+  const seq = await pods(lab, SEQUENTIAL);
+  const adds: number[] = [];
+  const cpu0 = await machineCpuMs();
+  for (const p of seq) adds.push(await timed(() => way.add(p)));
+  const cpuPerAdd = (await machineCpuMs() - cpu0) / SEQUENTIAL;
+  const dels: number[] = [];
+  for (const p of seq) dels.push(await timed(() => way.del(p)));
+  for (const p of seq) await lab.removePodNetns(p);
+
+  const atOnce: Figures["atOnce"] = {};
+  for (const n of AT_ONCE) {
+    const group = await pods(lab, n);
+    const before = await machineCpuMs();
+    const wallMs = await timed(async () => {
+      await Promise.all(group.map((p) => way.add(p)));
+    });
+    atOnce[n] = { wallMs, cpuPerPodMs: (await machineCpuMs() - before) / n };
+    if (n === Math.max(...AT_ONCE) && way.name.startsWith("strongswan")) {
+      daemonPss = await podDaemonPssKiB(group.length);
+    }
+    await Promise.all(group.map((p) => way.del(p)));
+    for (const p of group) await lab.removePodNetns(p);
+  }
+  return {
+    addP50: percentile(adds, 0.5),
+    addP95: percentile(adds, 0.95),
+    delP50: percentile(dels, 0.5),
+    delP95: percentile(dels, 0.95),
+    cpuPerAdd,
+    atOnce,
+  };
+}
+
+let daemonPss = 0;
+
+/** Average PSS of the pod daemons now running (all on this machine: the bench's own). */
+async function podDaemonPssKiB(expected: number): Promise<number> {
+  let total = 0;
+  let count = 0;
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const environ = await Deno.readTextFile(`/proc/${e.name}/environ`);
+      if (!environ.includes("STRONGSWAN_CONF=/var/lib/cni/strongswan/")) continue;
+      const roll = await Deno.readTextFile(`/proc/${e.name}/smaps_rollup`);
+      total += Number(/^Pss:\s+(\d+)/m.exec(roll)![1]);
+      count++;
+    } catch {
+      // Gone, or not readable.
+    }
+  }
+  if (count !== expected) console.error(`note: found ${count} pod daemons, expected ${expected}`);
+  return total / Math.max(count, 1);
+}
+
+/** The plugin's own peak RSS during one ADD (GNU time, around the executable or `deno run`). */
+async function pluginPeakRssKiB(lab: Lab): Promise<number> {
+  const [pod] = await pods(lab, 1);
+  const wrapped = join(lab.cniPath[0], "strongswan-timed");
+  await Deno.writeTextFile(
+    wrapped,
+    `#!/bin/sh\nexec /usr/bin/time -f %M -o ${lab.dir}/peak-rss ${
+      lab.cniPath[0]
+    }/strongswan "$@"\n`,
+    { mode: 0o755 },
+  );
+  const out = await callPlugin({
+    command: "ADD",
+    containerId: pod.containerId,
+    netns: pod.netns,
+    ifname: pod.ifname,
+    path: lab.cniPath,
+    config: lab.config(1),
+    nodeNetns: lab.nodeNetns(1),
+    type: "strongswan-timed",
+  });
+  if (out.code !== 0) throw new Error(out.stdout);
+  const kib = Number((await Deno.readTextFile(join(lab.dir, "peak-rss"))).trim());
+  await lab.del(pod);
+  return kib;
+}
+
+const lab = await Lab.create({ nodes: 1 });
+const [plugin, byHand] = [ours(lab), floor(lab)];
+try {
+  // Warm caches (Deno's code cache, the datapath probe) outside the measurements.
+  for (const way of [plugin, byHand]) {
+    const [p] = await pods(lab, 1);
+    await way.add(p);
+    await way.del(p);
+  }
+  console.log(
+    `measuring: ${SEQUENTIAL} pods one at a time, then ${AT_ONCE.join(", ")} at once, each way`,
+  );
+  const us = await measureWay(lab, plugin);
+  const base = await measureWay(lab, byHand);
+  const peakRss = await pluginPeakRssKiB(lab);
+
+  const rows: [string, number, number, string, string][] = [
+    ["ADD p50, one at a time (ms)", us.addP50, base.addP50, "<= 0.8", ""],
+    ["ADD p95, one at a time (ms)", us.addP95, base.addP95, "", ""],
+    ["DEL p50, one at a time (ms)", us.delP50, base.delP50, "", ""],
+    ["DEL p95, one at a time (ms)", us.delP95, base.delP95, "", ""],
+    ["machine CPU per ADD, one at a time (ms)", us.cpuPerAdd, base.cpuPerAdd, "<= 0.8", ""],
+    ...AT_ONCE.map((n): [string, number, number, string, string] => [
+      `${n} ADDs at once, wall (ms)`,
+      us.atOnce[n].wallMs,
+      base.atOnce[n].wallMs,
+      n === 30 ? "<= 0.8" : "",
+      "",
+    ]),
+    ...AT_ONCE.map((n): [string, number, number, string, string] => [
+      `${n} ADDs at once, machine CPU per pod (ms)`,
+      us.atOnce[n].cpuPerPodMs,
+      base.atOnce[n].cpuPerPodMs,
+      n === 30 ? "<= 0.8" : "",
+      "",
+    ]),
+  ];
+  const fmt = (v: number) => v.toFixed(0);
+  const lines = [
+    `${"".padEnd(44)}${"plugin".padStart(9)}${"floor".padStart(9)}${"ratio".padStart(8)}  goal`,
+    ...rows.map(([what, a, b, goal]) =>
+      `${what.padEnd(44)}${fmt(a).padStart(9)}${fmt(b).padStart(9)}${
+        (a / b).toFixed(2).padStart(8)
+      }  ${goal}`
+    ),
+    `${"pod daemon PSS with 30 pods up (KiB)".padEnd(44)}${fmt(daemonPss).padStart(9)}${
+      "".padStart(17)
+    }  <= 2048`,
+    `${"the plugin's own peak RSS (KiB)".padEnd(44)}${fmt(peakRss).padStart(9)}`,
+  ];
+  console.log(lines.join("\n"));
+  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
+  const result = {
+    machine: { cpu, cores: navigator.hardwareConcurrency, deno: Deno.version.deno },
+    plugin: us,
+    floor: base,
+    ratios: Object.fromEntries(rows.map(([what, a, b]) => [what, a / b])),
+    podDaemonPssKiB: daemonPss,
+    pluginPeakRssKiB: peakRss,
+  };
+  await Deno.mkdir("dist", { recursive: true });
+  await Deno.writeTextFile("dist/bench.json", JSON.stringify(result, null, 2));
+  console.log("wrote dist/bench.json");
+} finally {
+  await byHand.cleanup();
+  await lab.cleanup();
+}
