@@ -51,13 +51,36 @@ async function writeAll(stream: typeof Deno.stdout, text: string): Promise<void>
 }
 
 async function cniMode(): Promise<number> {
+  const started = performance.now();
   const { dispatch } = await import("./mod/cni/skel.ts");
   const { handlers } = await import("./mod/plugin/handlers.ts");
+  const { configureLog, log } = await import("./mod/log.ts");
   const getEnv = (name: string) => Deno.env.get(name);
   // VERSION needs no config: it answers without waiting for stdin.
   const stdin = getEnv("CNI_COMMAND") === "VERSION" ? "" : await readStdin();
-  const outcome = await dispatch(getEnv, stdin, handlers);
+  const outcome = await dispatch(
+    getEnv,
+    stdin,
+    handlers,
+    (conf) => configureLog(conf.logFile, conf.logLevel),
+  );
   if (outcome.stdout) await writeAll(Deno.stdout, `${outcome.stdout}\n`);
+  const { command, error, network, containerId, ifname, pod, virtualIp } = outcome.summary;
+  const fields = [
+    ["network", network],
+    ["container", containerId],
+    ["if", ifname],
+    ["pod", pod],
+    ["vip", virtualIp],
+  ].filter(([, v]) => v).map(([k, v]) => `${k}=${v}`).join(" ");
+  const took = `${(performance.now() - started).toFixed(0)}ms`;
+  if (command !== "VERSION") {
+    if (error) {
+      log.error(
+        `${command} failed ${took} code=${error.code} ${JSON.stringify(error.msg)} ${fields}`,
+      );
+    } else log.info(`${command} ok ${took} ${fields}`);
+  }
   return outcome.exitCode;
 }
 

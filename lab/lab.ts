@@ -36,6 +36,8 @@ export interface Pod {
   netns: string;
   containerId: string;
   ifname: string;
+  /** CNI_ARGS as a runtime would pass them (K8S_POD_NAMESPACE=...;K8S_POD_NAME=...). */
+  cniArgs?: string;
 }
 
 /** A config as an object, or as the text a runtime would send (JSONC allowed). */
@@ -247,6 +249,8 @@ export class Lab {
       isDefaultGateway: true,
       ipMasq: true,
       hairpinMode: true,
+      // The plugin's log stays in the lab's directory.
+      logFile: join(this.dir, "cni.log"),
       ...rest,
       vpn: {
         serverIP: SERVER_IP,
@@ -544,6 +548,7 @@ export class Lab {
       containerId: pod.containerId,
       netns: pod.netns,
       ifname: pod.ifname,
+      ...(pod.cniArgs ? { cniArgs: pod.cniArgs } : {}),
       path: this.cniPath,
       config,
       nodeNetns: this.nodeNetns(pod.node),

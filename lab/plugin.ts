@@ -65,6 +65,7 @@ export interface PluginCall {
   killAfterMs?: number;
   /** The plugin's PATH, when a test plays a runtime that sets its own. */
   processPath?: string;
+  cniArgs?: string;
 }
 
 export interface PluginOutput {
@@ -98,6 +99,7 @@ export async function callPlugin(call: PluginCall): Promise<PluginOutput> {
   if (call.containerId) env.CNI_CONTAINERID = call.containerId;
   if (call.netns !== undefined) env.CNI_NETNS = call.netns;
   if (call.ifname) env.CNI_IFNAME = call.ifname;
+  if (call.cniArgs) env.CNI_ARGS = call.cniArgs;
   const start = performance.now();
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),

@@ -1,22 +1,64 @@
 /**
- * Logs go to stderr, never stdout (stdout carries only CNI JSON). Quiet unless
- * STRONGSWAN_CNI_LOG=debug. Callers pass no secrets: the PSK is a Secret and
- * prints as <redacted> if it ever slips in.
+ * Logs never go to stdout (it carries only CNI JSON). Warnings and errors go
+ * to stderr; with the config's logFile (default below), lines at logLevel
+ * and above go there too: one line per command with its container, pod,
+ * outcome and time, and the steps at debug. The file is bounded: past
+ * MAX_LOG_BYTES it is moved to FILE.1 (the one older file kept).
+ * STRONGSWAN_CNI_LOG=debug in the environment also sends debug to stderr.
+ * Callers pass no secrets: the PSK is a Secret and prints as <redacted>.
  */
 
-const verbose = Deno.env.get("STRONGSWAN_CNI_LOG") === "debug";
+export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+export type LogLevel = typeof LOG_LEVELS[number];
+
+export const MAX_LOG_BYTES = 4 << 20;
 
 const encoder = new TextEncoder();
+const rank = (level: LogLevel) => LOG_LEVELS.indexOf(level);
 
-function write(level: string, msg: string): void {
-  Deno.stderr.writeSync(encoder.encode(`strongswan-cni ${level}: ${msg}\n`));
+const stderrLevel: LogLevel = Deno.env.get("STRONGSWAN_CNI_LOG") === "debug" ? "debug" : "warn";
+let file: string | undefined;
+let fileLevel: LogLevel = "info";
+let rotationChecked = false;
+
+/** Where lines go from now on (the config's logFile and logLevel; "" for no file). */
+export function configureLog(path: string, level: LogLevel): void {
+  file = path === "" ? undefined : path;
+  fileLevel = level;
+  rotationChecked = false;
+}
+
+/** Moves a full log aside once per process, before its first line. */
+function rotateIfFull(path: string): void {
+  rotationChecked = true;
+  try {
+    if (Deno.statSync(path).size > MAX_LOG_BYTES) Deno.renameSync(path, `${path}.1`);
+  } catch {
+    // No file yet.
+  }
+}
+
+function write(level: LogLevel, msg: string): void {
+  if (rank(level) <= rank(stderrLevel)) {
+    Deno.stderr.writeSync(encoder.encode(`strongswan-cni ${level}: ${msg}\n`));
+  }
+  if (file && rank(level) <= rank(fileLevel)) {
+    try {
+      if (!rotationChecked) rotateIfFull(file);
+      Deno.writeFileSync(file, encoder.encode(`${new Date().toISOString()} ${level} ${msg}\n`), {
+        append: true,
+        create: true,
+        mode: 0o600,
+      });
+    } catch {
+      // A log that cannot be written must not fail the command.
+    }
+  }
 }
 
 export const log = {
-  debug(msg: string): void {
-    if (verbose) write("debug", msg);
-  },
-  warn(msg: string): void {
-    write("warn", msg);
-  },
+  debug: (msg: string) => write("debug", msg),
+  info: (msg: string) => write("info", msg),
+  warn: (msg: string) => write("warn", msg),
+  error: (msg: string) => write("error", msg),
 };

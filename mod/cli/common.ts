@@ -1,6 +1,9 @@
 /** What every operator command shares: reading the config, checking options, the outcome. */
 
-import { type NetConf, parseNetConf } from "../config/load.ts";
+import { CniError } from "../cni/errors.ts";
+import type { Path } from "../config/issues.ts";
+import { lineAndColumn, parseJsonc } from "../config/jsonc.ts";
+import { type NetConf, validateNetConf } from "../config/load.ts";
 import { pathProblem } from "../ipsec/config.ts";
 import { parseIPv4 } from "../net/cidr.ts";
 
@@ -23,9 +26,39 @@ export async function readConfigText(file: string): Promise<string> {
   return await Deno.readTextFile(file);
 }
 
+/** Where each path of the document is in its text ("line L, column C"), for messages. */
+async function locator(text: string): Promise<(path: Path) => string | undefined> {
+  const { findNodeAtLocation, parseTree } = await import("jsonc-parser");
+  const tree = parseTree(text, [], { allowTrailingComma: true });
+  return (path) => {
+    // A missing field is shown where the object that lacks it starts.
+    for (let n = path.length; n >= 0 && tree; n--) {
+      const node = findNodeAtLocation(tree, path.slice(0, n));
+      if (!node) continue;
+      const at = node.parent?.type === "property" ? node.parent.offset : node.offset;
+      const { line, column } = lineAndColumn(text, at);
+      return `line ${line}, column ${column}`;
+    }
+    return undefined;
+  };
+}
+
+/** A config file, parsed and validated; every problem names the file, and where in it. */
 export async function loadFile(file: string | undefined): Promise<NetConf> {
   if (!file) throw new UsageError("a config FILE is required");
-  return parseNetConf(await readConfigText(file));
+  const source = file === "-" ? "stdin" : file;
+  const text = await readConfigText(file);
+  try {
+    return validateNetConf(
+      await parseJsonc(text, "the network configuration"),
+      await locator(text),
+    );
+  } catch (err) {
+    if (err instanceof CniError) {
+      throw new CniError(err.code, `${source}: ${err.message}`, err.details);
+    }
+    throw err;
+  }
 }
 
 /** A path option, checked before anything is written (it goes into a config file). */

@@ -14,6 +14,7 @@ import {
 import { install, uninstall } from "./install.ts";
 import { renderConfig, renderedMode, renderedText } from "./render.ts";
 import { writeFileAtomic } from "../fs.ts";
+import { readPsk } from "../config/psk.ts";
 
 /** Where the distribution's strongSwan service (charon-systemd) listens. */
 const DEBIAN_VICI_SOCKET = "/var/run/charon.vici";
@@ -116,8 +117,17 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
     switch (command) {
       case undefined:
         return ok(`${about()}\n`);
-      case "validate":
-        return ok(`${JSON.stringify(normalised(await loadFile(file)), null, 2)}\n`);
+      case "validate": {
+        const conf = await loadFile(file);
+        // What ADD would find wrong without the hub: the PSK file, read the way ADD reads it.
+        await readPsk(conf.vpn);
+        const rendered = renderConfig(conf, false);
+        return {
+          stdout: `${JSON.stringify(normalised(conf), null, 2)}\n`,
+          stderr: rendered.warnings.map((w) => `warning: ${w}\n`).join(""),
+          exitCode: 0,
+        };
+      }
       case "render":
         return await render(file, values);
       case "install":

@@ -22,10 +22,23 @@ export interface Handlers {
   gc(env: CniEnv, conf: NetConf, valid: Attachment[]): Promise<void>;
 }
 
+/** What one command did, for the log. */
+export interface CommandSummary {
+  command: string;
+  network?: string;
+  containerId?: string;
+  ifname?: string;
+  /** Kubernetes namespace/name, when the runtime said. */
+  pod?: string;
+  virtualIp?: string;
+  error?: { code: number; msg: string };
+}
+
 export interface Outcome {
   /** The JSON for stdout, or "" when the command prints nothing. */
   stdout: string;
   exitCode: number;
+  summary: CommandSummary;
 }
 
 /** Commands the spec added after 0.1.0, with the version that added them. */
@@ -50,14 +63,23 @@ function validAttachments(raw: Record<string, unknown>): Attachment[] {
 /** stdin as read (main.ts bounds its size and the wait for it), or why it could not be. */
 export type Stdin = string | { error: string };
 
+/**
+ * Runs one command. onConfig, if given, sees the config as soon as it is
+ * parsed (main.ts points the log at the config's logFile).
+ */
 export async function dispatch(
   getEnv: (name: string) => string | undefined,
   stdin: Stdin,
   handlers: Handlers,
+  onConfig: (conf: NetConf) => void = () => {},
 ): Promise<Outcome> {
   let cniVersion = LATEST_VERSION;
+  const summary: CommandSummary = { command: getEnv("CNI_COMMAND") ?? "" };
   try {
     const env = parseEnv(getEnv);
+    if (env.containerId) summary.containerId = env.containerId;
+    if (env.ifname) summary.ifname = env.ifname;
+    if (env.pod) summary.pod = `${env.pod.namespace}/${env.pod.name}`;
     if (env.command === "VERSION") {
       return {
         stdout: JSON.stringify({
@@ -65,6 +87,7 @@ export async function dispatch(
           supportedVersions: SUPPORTED_VERSIONS,
         }),
         exitCode: 0,
+        summary,
       };
     }
     if (typeof stdin !== "string") {
@@ -74,6 +97,8 @@ export async function dispatch(
     const { parseNetConf } = await import("../config/load.ts");
     const conf = await parseNetConf(stdin);
     cniVersion = conf.cniVersion;
+    summary.network = conf.name;
+    onConfig(conf);
     const since = INTRODUCED_IN[env.command];
     if (since && compareVersions(conf.cniVersion, since) < 0) {
       throw new CniError(
@@ -84,7 +109,12 @@ export async function dispatch(
     switch (env.command) {
       case "ADD": {
         const result = await handlers.add(env, conf);
-        return { stdout: JSON.stringify(encodeResult(result, conf.cniVersion)), exitCode: 0 };
+        summary.virtualIp = result.ips[0]?.address;
+        return {
+          stdout: JSON.stringify(encodeResult(result, conf.cniVersion)),
+          exitCode: 0,
+          summary,
+        };
       }
       case "DEL":
         await handlers.del(env, conf);
@@ -99,10 +129,12 @@ export async function dispatch(
         await handlers.gc(env, conf, validAttachments(conf.raw));
         break;
     }
-    return { stdout: "", exitCode: 0 };
+    return { stdout: "", exitCode: 0, summary };
   } catch (err) {
     const e = asCniError(err, Code.IoFailure, "unexpected failure");
+    summary.error = { code: e.code, msg: e.message };
     return {
+      summary,
       stdout: JSON.stringify({
         cniVersion,
         code: e.code,

@@ -27,6 +27,8 @@ export const KNOWN_KEYS: Record<string, string[]> = {
     "ipam",
     "ipamTimeout",
     "dns",
+    "logFile",
+    "logLevel",
   ],
   vpn: [
     "serverIP",

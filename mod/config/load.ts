@@ -7,6 +7,7 @@ import { describeIssues, type Path } from "./issues.ts";
 import { parseJsonc } from "./jsonc.ts";
 import { type Datapath, netConfSchema } from "./schema.ts";
 import { Secret } from "./secret.ts";
+import type { LogLevel } from "../log.ts";
 
 export interface Vpn {
   serverIP: string;
@@ -38,6 +39,9 @@ export interface NetConf {
   ipam: { type: string; [key: string]: unknown };
   /** Seconds the IPAM plugin may run. */
   ipamTimeout: number;
+  /** "" for none. */
+  logFile: string;
+  logLevel: LogLevel;
   dns?: Dns;
   prevResult?: unknown;
   /** The parsed document, for what is passed on (IPAM input, render). */
@@ -99,6 +103,8 @@ export function validateNetConf(
     promiscMode: c.promiscMode,
     ipam: c.ipam,
     ipamTimeout: c.ipamTimeout,
+    logFile: c.logFile,
+    logLevel: c.logLevel,
     ...(c.dns !== undefined ? { dns: c.dns } : {}),
     ...(c.prevResult !== undefined ? { prevResult: c.prevResult } : {}),
     raw,

@@ -5,6 +5,7 @@
  */
 
 import * as z from "zod/mini";
+import { LOG_LEVELS } from "../log.ts";
 import { interfaceNameProblem } from "../cni/env.ts";
 import {
   canonicalCidr,
@@ -27,6 +28,9 @@ export const DEFAULTS = {
   timeout: 10,
   /** Seconds the IPAM plugin may take (it and whatever it started are killed then). */
   ipamTimeout: 30,
+  /** Where each command leaves a line; "" for none. */
+  logFile: "/var/log/strongswan-cni.log",
+  logLevel: "info" as const,
 };
 
 /** The only directory a pskFile may be in (root-owned, like its parents). */
@@ -182,6 +186,15 @@ export const netConfSchema = z.looseObject({
     DEFAULTS.ipamTimeout,
   ),
   dns: z.optional(dns),
+  logFile: z._default(
+    z.string().check(
+      z.refine((s) => s === "" || /^\/[^\x00-\x1f\x7f]*[^/]$/.test(s), {
+        error: 'must be an absolute file path, or "" for no log file',
+      }),
+    ),
+    DEFAULTS.logFile,
+  ),
+  logLevel: z._default(z.enum(LOG_LEVELS), DEFAULTS.logLevel),
   prevResult: z.optional(z.unknown()),
 }).check(z.superRefine((c, ctx) => {
   if (!c.ipam || typeof c.ipam !== "object" || !c.vpn) return;

@@ -269,7 +269,8 @@ labTest(
       .replace(
         '"subnet": "172.17.0.0/16"',
         `"subnet": "172.17.0.0/16", "dataDir": "${lab.dir}/ipam-node1" // a comment`,
-      );
+      )
+      .replace('"bridge": "docker0",', `"bridge": "docker0", "logFile": "${lab.dir}/cni.log",`);
     const pod = await lab.pod(1, "seed");
     const out = await lab.add(pod, jsonc);
     assertOk(out);

@@ -146,3 +146,54 @@ Deno.test("cli: server-config replaces a symlink at swanctl.conf instead of writ
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: a bad field is named with the file, its line and column, and a near-miss key gets 'did you mean'", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/net.jsonc`;
+    await Deno.writeTextFile(
+      file,
+      [
+        "// my network",
+        "{",
+        '  "name": "ipsec", "type": "strongswan",',
+        '  "vpn": { "serverIP": "10.9.0.2", "virtualSubet": "10.173.0.0/16",',
+        '           "hostSubnet": "10.9.0.0/24", "PSK": "x" },',
+        '  "ipam": { "type": "host-local" },',
+        '  "isGateway": "yes",',
+        "}",
+      ].join("\n"),
+    );
+    const out = await runCli(["validate", file]);
+    assert.equal(out.exitCode, 1);
+    assert.match(out.stderr, new RegExp(`^error: ${file}: invalid network configuration: `));
+    assert.match(
+      out.stderr,
+      /vpn\.virtualSubet \(line 4, column 36\): is not a setting this plugin knows; did you mean virtualSubnet\?/,
+    );
+    assert.match(out.stderr, /isGateway \(line 7, column 3\): must be true or false/);
+    assert.doesNotMatch(out.stderr, /Invalid input|Unrecognized key/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: validate reads the PSK file as ADD would, and says why it cannot", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/net.json`,
+      JSON.stringify(
+        config({ vpn: { PSK: undefined, pskFile: "/etc/cni/strongswan/no-such.psk" } }),
+      ),
+    );
+    const out = await runCli(["validate", `${dir}/net.json`]);
+    assert.equal(out.exitCode, 1);
+    assert.match(
+      out.stderr,
+      /vpn\.pskFile \/etc\/cni\/strongswan\/no-such\.psk cannot be (read|trusted)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -127,7 +127,7 @@ Deno.test("install: bad input is one sentence and changes nothing", async () => 
     const cases: [string[], RegExp][] = [
       [
         ["--config", `${dir}/bad.json`, "--bin-dir", `${dir}/bin`, "--conf-dir", `${dir}/net.d`],
-        /vpn\.serverIP: must be an IPv4 address/,
+        /vpn\.serverIP \(line 1, column \d+\): must be an IPv4 address/,
       ],
       [
         [

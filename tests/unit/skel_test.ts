@@ -64,7 +64,10 @@ Deno.test("skel: DEL, CHECK, STATUS print nothing on success", async () => {
       JSON.stringify(config({ cniVersion: "1.1.0" })),
       handlers,
     );
-    assert.deepEqual(out, { stdout: "", exitCode: 0 });
+    assert.equal(out.stdout, "");
+    assert.equal(out.exitCode, 0);
+    assert.equal(out.summary.command, command);
+    assert.equal(out.summary.containerId, command === "STATUS" ? undefined : "c1");
     assert.deepEqual(calls, [command.toLowerCase()]);
   }
 });
@@ -126,4 +129,20 @@ Deno.test("skel: bad env is code 4, bad JSON code 6, before any handler runs", a
   );
   assert.equal(JSON.parse((await dispatch(env("ADD"), "{", handlers)).stdout).code, 6);
   assert.deepEqual(calls, []);
+});
+
+Deno.test("skel: the summary tells the log what happened: network, container, virtual IP or the error", async () => {
+  const ok = await dispatch(env("ADD"), JSON.stringify(config()), recorder().handlers);
+  assert.deepEqual(ok.summary, {
+    command: "ADD",
+    containerId: "c1",
+    ifname: "eth0",
+    network: "net",
+    virtualIp: "10.173.0.9/32",
+  });
+  const { handlers } = recorder({
+    add: () => Promise.reject(new CniError(Code.TryAgainLater, "hub down")),
+  });
+  const failed = await dispatch(env("ADD"), JSON.stringify(config()), handlers);
+  assert.deepEqual(failed.summary.error, { code: 11, msg: "hub down" });
 });
