@@ -25,6 +25,9 @@ export const HOST_SUBNET = "10.9.0.0/24";
 export const VIRTUAL_SUBNET = "10.173.0.0/16";
 export const BRIDGE_SUBNET = "172.17.0.0/16";
 export const LEASE_SERVER_IP = "10.9.0.5";
+/** A Kea pair: the two servers, and the address the hubs relay to (on the primary while it lives). */
+export const KEA_SERVERS = ["10.9.0.5", "10.9.0.6"];
+export const KEA_LEASE_ADDRESS = "10.9.0.7";
 export const LAB_PSK = "dummy1234";
 /** An address beyond the LAN (on the hub, which routes for the nodes): masqueraded traffic goes here. */
 export const OUTSIDE_ADDRESS = "10.20.0.1";
@@ -49,8 +52,12 @@ export interface LabOptions {
   hub?: boolean;
   /** 2: an active/standby hub pair sharing SERVER_IP by VRRP (keepalived); needs leaseServer. */
   hubs?: 1 | 2;
-  /** Pods' virtual IPs from a lease server (dnsmasq in its own namespace) instead of the hub's memory. */
-  leaseServer?: boolean;
+  /**
+   * Pods' virtual IPs from a lease server instead of the hub's memory: dnsmasq
+   * in its own namespace, or "kea-pair": two Kea servers replicating leases
+   * (HA hot-standby), the address the hubs relay to moved by keepalived.
+   */
+  leaseServer?: boolean | "kea-pair";
   /** The pod network's virtual subnet, for hub and pods (default VIRTUAL_SUBNET). */
   virtualSubnet?: string;
   /** Changes the hub's swanctl.conf as server-config wrote it (a misconfigured or hostile hub). */
@@ -67,6 +74,17 @@ export interface Lease {
 
 const nsPath = (name: string) => `/run/netns/${name}`;
 
+/** Kea's memfile CSV: a line per change, the last one per address wins; a deleted lease has lifetime 0. */
+function keaLeases(csv: string): Lease[] {
+  const last = new Map<string, string[]>();
+  for (const line of csv.split("\n").slice(1)) {
+    const f = line.split(",");
+    if (f.length > 4) last.set(f[0], f);
+  }
+  return [...last.values()].filter((f) => f[3] !== "0" && f[9] === "0")
+    .map((f) => ({ ip: f[0], clientId: f[2] }));
+}
+
 /** One hub: its namespace, its files, its switch port and address, its processes. */
 interface Hub {
   netns: string;
@@ -76,7 +94,6 @@ interface Hub {
   /** VRRP priority in a pair: the first hub starts as the active one. */
   priority: number;
   daemon?: DaemonId;
-  keepalived?: Deno.ChildProcess;
 }
 
 /** keepalived in the hub's namespace with a private /run (it writes its pid files there). */
@@ -89,7 +106,8 @@ export class Lab {
   #namespaces: string[] = [];
   #attached = new Map<string, { pod: Pod; config: NetworkConfig }>();
   #hubs: Hub[] = [];
-  #dnsmasq?: Deno.ChildProcess;
+  /** Daemons the lab runs in the foreground (dnsmasq, Kea, their keepalived), ended at cleanup. */
+  #children: Deno.ChildProcess[] = [];
   #opts: LabOptions = { nodes: 0 };
   dir = "";
   cniPath: string[] = [];
@@ -137,6 +155,15 @@ export class Lab {
 
   get leaseFile(): string {
     return join(this.dir, "leases");
+  }
+
+  /** The address hubs relay DHCP to. */
+  get leaseAddress(): string {
+    return this.#opts.leaseServer === "kea-pair" ? KEA_LEASE_ADDRESS : LEASE_SERVER_IP;
+  }
+
+  keaNetns(index: number): string {
+    return `swl${this.id}-kea${index}`;
   }
 
   get virtualSubnet(): string {
@@ -221,9 +248,16 @@ export class Lab {
       await this.#writeHubConfig(hub);
       await this.#hubNetworkSetup(hub);
     }
-    if (opts.leaseServer) await this.#startLeaseServer();
+    if (opts.leaseServer === "kea-pair") await this.#startKeaPair();
+    else if (opts.leaseServer) await this.#startLeaseServer();
     if (pair) {
-      for (const hub of this.#hubs) this.#startKeepalived(hub);
+      for (const hub of this.#hubs) {
+        this.#keepalived(
+          hub.netns,
+          join(hub.dir, "keepalived.conf"),
+          join(hub.dir, "keepalived.log"),
+        );
+      }
       await this.#waitForActive();
     }
 
@@ -281,7 +315,7 @@ export class Lab {
       "--datapath",
       "userspace",
       ...(this.#opts.leaseServer
-        ? ["--lease-server", LEASE_SERVER_IP, "--lease-file", this.leaseFile]
+        ? ["--lease-server", this.leaseAddress, "--lease-file", this.leaseFile]
         : []),
       ...(hub.priority
         ? ["--pair", "--interface", "lan0", "--priority", String(hub.priority)]
@@ -315,7 +349,7 @@ export class Lab {
         ns,
         "route",
         "replace",
-        `${LEASE_SERVER_IP}/32`,
+        `${this.leaseAddress}/32`,
         "dev",
         "lan0",
         "src",
@@ -330,7 +364,7 @@ export class Lab {
     await this.#netns(ns);
     await this.#plug(ns, "lease", LEASE_SERVER_IP);
     await run(["ip", "-n", ns, "route", "replace", this.virtualSubnet, "via", SERVER_IP]);
-    this.#dnsmasq = new Deno.Command("nsenter", {
+    this.#children.push(new Deno.Command("nsenter", {
       args: [
         `--net=${nsPath(ns)}`,
         "--",
@@ -343,7 +377,7 @@ export class Lab {
       stdin: "null",
       stdout: "null",
       stderr: "null",
-    }).spawn();
+    }).spawn());
     // Ready once it listens on the DHCP port.
     for (let i = 0; i < 200; i++) {
       const { stdout } = await run(inNetns(nsPath(ns), ["ss", "-Huln", "sport", "= :67"]));
@@ -353,11 +387,11 @@ export class Lab {
     throw new Error("dnsmasq did not start listening on port 67");
   }
 
-  /** keepalived on server-config's keepalived.conf, in the hub's namespace. */
-  #startKeepalived(hub: Hub): void {
-    hub.keepalived = new Deno.Command("nsenter", {
+  /** keepalived on a keepalived.conf the plugin's CLI wrote, in a namespace. */
+  #keepalived(netns: string, conf: string, logFile: string): Deno.ChildProcess {
+    const child = new Deno.Command("nsenter", {
       args: [
-        `--net=${nsPath(hub.netns)}`,
+        `--net=${nsPath(netns)}`,
         "--",
         "unshare",
         "--mount",
@@ -368,13 +402,94 @@ export class Lab {
         "-c",
         KEEPALIVED_SCRIPT,
         "keepalived",
-        join(hub.dir, "keepalived.conf"),
-        join(hub.dir, "keepalived.log"),
+        conf,
+        logFile,
       ],
       stdin: "null",
       stdout: "null",
       stderr: "null",
     }).spawn();
+    this.#children.push(child);
+    return child;
+  }
+
+  /**
+   * Two Kea servers (HA hot-standby) in their own namespaces, configured by
+   * `lease-server-config --kea`, with keepalived moving the address the
+   * hubs relay to; ready once the primary holds it and Kea is in hot-standby.
+   */
+  async #startKeaPair(): Promise<void> {
+    for (const [i, self] of KEA_SERVERS.entries()) {
+      const ns = this.keaNetns(i);
+      await this.#netns(ns);
+      await this.#plug(ns, `kea${i}`, self);
+      await run(["ip", "-n", ns, "route", "replace", this.virtualSubnet, "via", SERVER_IP]);
+      const dir = join(this.dir, `kea${i}`);
+      await Deno.mkdir(dir);
+      await run([
+        join(this.cniPath[0], "strongswan"),
+        "lease-server-config",
+        join(this.dir, "network.json"),
+        "--out",
+        dir,
+        "--kea",
+        "--role",
+        i === 0 ? "primary" : "standby",
+        "--self",
+        self,
+        "--peer",
+        KEA_SERVERS[1 - i],
+        "--address",
+        KEA_LEASE_ADDRESS,
+        "--interface",
+        "lan0",
+        "--lease-file",
+        join(dir, "leases4.csv"),
+        "--kea-log",
+        join(dir, "kea.log"),
+        "--kea-pid-file",
+        join(dir, "kea-dhcp4.kea-dhcp4.pid"),
+      ]);
+      this.#children.push(
+        new Deno.Command("nsenter", {
+          args: [`--net=${nsPath(ns)}`, "--", "kea-dhcp4", "-c", join(dir, "kea-dhcp4.conf")],
+          env: { KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir },
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).spawn(),
+      );
+      this.#keepalived(ns, join(dir, "keepalived.conf"), join(dir, "keepalived.log"));
+    }
+    for (let i = 0; i < 300; i++) {
+      const log = await Deno.readTextFile(join(this.dir, "kea0", "kea.log")).catch(() => "");
+      if ((await this.leaseServerHolder()) === 0 && /to HOT-STANDBY state/.test(log)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error("the Kea pair did not come up (address on the primary, hot-standby)");
+  }
+
+  /** Which Kea server holds the lease address now (-1: none). */
+  async leaseServerHolder(): Promise<number> {
+    for (const i of [0, 1]) {
+      const { stdout } = await run([
+        "ip",
+        "-n",
+        this.keaNetns(i),
+        "-o",
+        "addr",
+        "show",
+        "dev",
+        "lan0",
+      ]);
+      if (stdout.includes(` ${KEA_LEASE_ADDRESS}/`)) return i;
+    }
+    return -1;
+  }
+
+  /** Cuts a Kea server off the LAN (or heals it). */
+  async partitionLeaseServer(index: number, cut: boolean): Promise<void> {
+    await run(["ip", "-n", this.lanNetns, "link", "set", `kea${index}`, cut ? "down" : "up"]);
   }
 
   async #waitForActive(): Promise<void> {
@@ -497,8 +612,12 @@ export class Lab {
     }
   }
 
-  /** The lease server's current leases. */
+  /** The lease server's current leases (of a Kea pair: the one holding the lease address). */
   async leases(): Promise<Lease[]> {
+    if (this.#opts.leaseServer === "kea-pair") {
+      const holder = Math.max(0, await this.leaseServerHolder());
+      return keaLeases(await Deno.readTextFile(join(this.dir, `kea${holder}`, "leases4.csv")));
+    }
     try {
       return (await Deno.readTextFile(this.leaseFile)).split("\n").filter((l) => l.trim())
         .map((l) => {
@@ -634,25 +753,16 @@ export class Lab {
     for (const { pod, config } of this.#attached.values()) {
       await this.exec(pod, "DEL", config).catch(() => {});
     }
-    for (const [i, hub] of this.#hubs.entries()) {
-      await this.stopHub(i + 1).catch(() => {});
-      if (hub.keepalived) {
-        try {
-          hub.keepalived.kill("SIGTERM");
-        } catch {
-          // Already gone.
-        }
-        await hub.keepalived.status;
-      }
-    }
-    if (this.#dnsmasq) {
+    for (let i = 1; i <= this.#hubs.length; i++) await this.stopHub(i).catch(() => {});
+    for (const child of this.#children) {
       try {
-        this.#dnsmasq.kill("SIGTERM");
+        child.kill("SIGTERM");
       } catch {
         // Already gone.
       }
-      await this.#dnsmasq.status;
+      await child.status;
     }
+    this.#children = [];
     for (const ns of this.#namespaces.reverse()) await tryRun(["ip", "netns", "del", ns]);
     this.#namespaces = [];
     if (this.dir) await Deno.remove(this.dir, { recursive: true }).catch(() => {});

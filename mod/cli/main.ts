@@ -19,6 +19,7 @@ import { readPsk } from "../config/psk.ts";
 /** Where the distribution's strongSwan service (charon-systemd) listens. */
 const DEBIAN_VICI_SOCKET = "/var/run/charon.vici";
 import { serverConfig } from "./server_config.ts";
+import { leaseServerConfig } from "./lease_config.ts";
 import { hubStatus, nodeStatus } from "./status.ts";
 
 const USAGE = `Usage: strongswan [COMMAND] [OPTIONS]
@@ -47,8 +48,13 @@ Operator commands:
                             the hub as Debian's strongSwan (and keepalived) service:
                             drop-ins in /etc/strongswan.d, /etc/swanctl/conf.d,
                             /etc/sysctl.d, strongswan.service.d, /etc/keepalived
-  server-config FILE --lease-server IP --install-lease-server [--root DIR]
-                            on the lease server: dnsmasq's drop-in in /etc/dnsmasq.d
+  lease-server-config FILE (--out DIR | --install [--root DIR]) [--lease-file PATH]
+                            on the lease server: dnsmasq's settings (or its drop-in in
+                            /etc/dnsmasq.d)
+  lease-server-config FILE --out DIR --kea --role primary|standby --self IP --peer IP
+                --address IP --interface IF [--router-id N] [--priority N]
+                            one Kea server of a replicated pair (HA hot-standby) and
+                            keepalived for the address the hubs relay to
   status [--network NAME] [--json]
                             every attachment on this node and its tunnel; exit 1 if any
                             is unhealthy (daemon gone, tunnel down, address changed)
@@ -100,7 +106,11 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
         interface: { type: "string" },
         pair: { type: "boolean" },
         install: { type: "boolean" },
-        "install-lease-server": { type: "boolean" },
+        kea: { type: "boolean" },
+        role: { type: "string" },
+        address: { type: "string" },
+        "kea-log": { type: "string" },
+        "kea-pid-file": { type: "string" },
         root: { type: "string" },
         "router-id": { type: "string" },
         priority: { type: "string" },
@@ -136,6 +146,8 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
         return await uninstall(values);
       case "server-config":
         return ok(await serverConfig(await loadFile(file), values));
+      case "lease-server-config":
+        return ok(await leaseServerConfig(await loadFile(file), values));
       case "status":
         if (!values.hub) {
           return await nodeStatus(values.json === true, values.network as string | undefined);

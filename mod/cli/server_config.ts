@@ -109,10 +109,7 @@ export function leaseServerCommands(conf: NetConf, dnsmasqFile: string): string[
 
 export async function serverConfig(conf: NetConf, values: Options): Promise<string> {
   if (values.install) return await installHub(conf, values);
-  if (values["install-lease-server"]) return await installLeaseServer(conf, values);
-  if (!values.out) {
-    throw new UsageError("server-config needs --out DIR, --install or --install-lease-server");
-  }
+  if (!values.out) throw new UsageError("server-config needs --out DIR or --install");
   const out = pathOption(values, "out", "");
   const paths = daemonPaths(out);
   const files = {
@@ -166,11 +163,11 @@ export async function serverConfig(conf: NetConf, values: Options): Promise<stri
 }
 
 /** A file under --root (/ by default). */
-function underRoot(root: string, relative: string): string {
+export function underRoot(root: string, relative: string): string {
   return `${root.replace(/\/+$/, "")}/${relative}`;
 }
 
-async function writeAll(files: [string, string, number][]): Promise<string[]> {
+export async function writeAll(files: [string, string, number][]): Promise<string[]> {
   const said: string[] = [];
   for (const [path, text, mode] of files) {
     await ensureDirectory(parentDir(path), 0o755);
@@ -229,28 +226,8 @@ export async function installHub(conf: NetConf, values: Options): Promise<string
   if (hub.leaseServer) {
     lines.push(
       `On the lease server (${hub.leaseServer}), as root:`,
-      `  strongswan server-config FILE --lease-server ${hub.leaseServer} --install-lease-server`,
+      "  strongswan lease-server-config FILE --install   # dnsmasq; or --kea for a Kea pair",
     );
   }
   return `${lines.join("\n")}\n`;
-}
-
-/** `--install-lease-server`: dnsmasq's drop-in (Debian package dnsmasq reads /etc/dnsmasq.d). */
-export async function installLeaseServer(conf: NetConf, values: Options): Promise<string> {
-  const root = pathOption(values, "root", "/");
-  if (!values["lease-server"]) {
-    throw new UsageError("--install-lease-server needs --lease-server IP (this host's address)");
-  }
-  const leaseFile = pathOption(values, "lease-file", DEFAULT_LEASE_FILE);
-  const said = await writeAll([
-    [underRoot(root, SERVICE_FILES.dnsmasq), dnsmasqConf(conf, leaseFile), 0o644],
-  ]);
-  return `${
-    [
-      ...said,
-      "Then, as root:",
-      `  ${leaseServerCommands(conf, "")[0]}`,
-      "  systemctl restart dnsmasq   # Debian: dnsmasq",
-    ].join("\n")
-  }\n`;
 }

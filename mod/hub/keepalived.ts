@@ -7,6 +7,7 @@
 import type { NetConf } from "../config/load.ts";
 import { interfaceNameProblem } from "../cni/env.ts";
 import { formatIPv4, parseIPv4 } from "../net/cidr.ts";
+import { safePath } from "../ipsec/config.ts";
 import { hubAddressing } from "./addressing.ts";
 
 export interface PairSettings {
@@ -44,9 +45,46 @@ export function pairProblem(pair: PairSettings): string | undefined {
   return undefined;
 }
 
-/** keepalived's name for the instance: letters, digits and '_' only. */
-function instanceName(network: string): string {
-  return `strongswan_${network.replace(/[^A-Za-z0-9_]/g, "_")}`;
+/** keepalived's name for an instance: letters, digits and '_' only. */
+function instanceName(role: string, network: string): string {
+  return `strongswan_${role}_${network.replace(/[^A-Za-z0-9_]/g, "_")}`;
+}
+
+const ip = (a: string) => formatIPv4(parseIPv4(a)!);
+
+/** One VRRP instance: a floating address (and routes) on whichever member is MASTER. */
+function vrrpInstance(
+  header: string,
+  name: string,
+  pair: PairSettings,
+  address: string,
+  preempt: "never" | { delaySeconds: number },
+  routes: string[],
+  notifyMaster?: string,
+): string {
+  const problem = pairProblem(pair);
+  if (problem) throw new Error(problem);
+  const unicast = pair.peer
+    ? `  unicast_src_ip ${ip(pair.self!)}\n  unicast_peer {\n    ${ip(pair.peer)}\n  }\n`
+    : "";
+  const election = preempt === "never"
+    ? "  state BACKUP\n  nopreempt\n"
+    : `  state BACKUP\n  preempt_delay ${preempt.delaySeconds}\n`;
+  const virtualRoutes = routes.length
+    ? `  virtual_routes {\n${routes.map((r) => `    ${r}\n`).join("")}  }\n`
+    : "";
+  const notify = notifyMaster ? `  notify_master "${notifyMaster}"\n` : "";
+  return `${header}
+vrrp_instance ${name} {
+${election}  interface ${pair.interface}
+  virtual_router_id ${pair.routerId}
+  priority ${pair.priority}
+  advert_int ${ADVERT_INTERVAL_S}
+${unicast}  virtual_ipaddress {
+    ${ip(address)}/32 dev ${pair.interface}
+  }
+${virtualRoutes}${notify}}
+`;
 }
 
 /**
@@ -58,28 +96,42 @@ function instanceName(network: string): string {
  * hold on the active one: its DHCP packets carry a giaddr no range matches.
  */
 export function keepalivedConf(conf: NetConf, pair: PairSettings, leaseServer: string): string {
-  const problem = pairProblem(pair);
-  if (problem) throw new Error(problem);
   const { hubAddress } = hubAddressing(conf.vpn.virtualSubnet);
-  const ip = (a: string) => formatIPv4(parseIPv4(a)!);
-  const unicast = pair.peer
-    ? `  unicast_src_ip ${ip(pair.self!)}\n  unicast_peer {\n    ${ip(pair.peer)}\n  }\n`
-    : "";
-  return `# One hub of the active/standby pair of CNI network "${conf.name}",
-# written by \`strongswan server-config\`.
-vrrp_instance ${instanceName(conf.name)} {
-  state BACKUP
-  nopreempt
-  interface ${pair.interface}
-  virtual_router_id ${pair.routerId}
-  priority ${pair.priority}
-  advert_int ${ADVERT_INTERVAL_S}
-${unicast}  virtual_ipaddress {
-    ${ip(conf.vpn.serverIP)}/32 dev ${pair.interface}
-  }
-  virtual_routes {
-    ${ip(leaseServer)}/32 dev ${pair.interface} src ${hubAddress}
-  }
+  return vrrpInstance(
+    `# One hub of the active/standby pair of CNI network "${conf.name}",\n# written by \`strongswan server-config\`.`,
+    instanceName("hub", conf.name),
+    pair,
+    conf.vpn.serverIP,
+    "never",
+    [`${ip(leaseServer)}/32 dev ${pair.interface} src ${hubAddress}`],
+  );
 }
-`;
+
+/**
+ * keepalived.conf for one lease server of a Kea pair: the address the hubs
+ * relay to follows Kea's primary. Unlike the hubs this one preempts: in
+ * hot-standby only the primary answers while both run, so the address must
+ * go back to it once it is back, after a delay that lets Kea sync its leases.
+ */
+export function leaseKeepalivedConf(
+  conf: NetConf,
+  pair: PairSettings,
+  leaseAddress: string,
+  keaPidFile: string,
+): string {
+  // Kea's raw sockets accept only the addresses it saw when (re)configured: reload it when
+  // the address arrives. A fixed command; the path was checked (safePath).
+  const reload = `/bin/sh -c 'kill -HUP $(cat ${safePath(keaPidFile)})'`;
+  return vrrpInstance(
+    `# One lease server of the Kea pair of CNI network "${conf.name}",\n# written by \`strongswan lease-server-config\`.`,
+    instanceName("leases", conf.name),
+    pair,
+    leaseAddress,
+    { delaySeconds: KEA_SYNC_DELAY_S },
+    [],
+    reload,
+  );
 }
+
+/** How long a returning Kea primary gets to sync its leases before the address goes back to it. */
+export const KEA_SYNC_DELAY_S = 10;

@@ -19,6 +19,7 @@ const REQUIRED = [
   "/usr/lib/ipsec/plugins/libstrongswan-dhcp.so",
   "/usr/sbin/dnsmasq",
   "/usr/sbin/keepalived",
+  "/usr/sbin/kea-dhcp4",
   "/usr/bin/podman",
   "/usr/sbin/runc",
   "/bin/busybox",

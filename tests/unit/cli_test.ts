@@ -197,3 +197,27 @@ Deno.test("cli: validate reads the PSK file as ADD would, and says why it cannot
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: lease-server-config writes dnsmasq's drop-in under --root, and --kea says what it lacks", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await runCli(["lease-server-config", seed, "--install", "--root", dir]);
+    assert.equal(out.exitCode, 0, out.stderr);
+    const dropIn = await Deno.readTextFile(`${dir}/etc/dnsmasq.d/strongswan-cni.conf`);
+    assert.match(dropIn, /^dhcp-range=10\.173\.0\.2,10\.173\.255\.254,255\.255\.0\.0,infinite$/m);
+    assert.match(out.stdout, /ip route replace 10\.173\.0\.0\/16 via 10\.9\.0\.2/);
+    const kea = await runCli([
+      "lease-server-config",
+      seed,
+      "--out",
+      `${dir}/kea`,
+      "--kea",
+      "--role",
+      "primary",
+    ]);
+    assert.equal(kea.exitCode, 2);
+    assert.match(kea.stderr, /--kea needs --self IP and --peer IP/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -12,6 +12,8 @@ import { hubAddressing } from "../../mod/hub/addressing.ts";
 import { hubStrongswanConf } from "../../mod/hub/strongswan.ts";
 import { hubSwanctlConf } from "../../mod/hub/swanctl.ts";
 import { dnsmasqConf } from "../../mod/hub/dnsmasq.ts";
+import { keaConf } from "../../mod/hub/kea.ts";
+import { keepalivedConf, leaseKeepalivedConf } from "../../mod/hub/keepalived.ts";
 import { daemonArgv, daemonPaths } from "../../mod/ipsec/daemon.ts";
 import { requiredPlugins } from "../../mod/plugin/status.ts";
 import {
@@ -245,4 +247,57 @@ Deno.test("status: every plugin the daemon loads is checked, each with its Debia
   assert.equal(byName["kernel-libipsec"].pkg, "libcharon-extra-plugins");
   assert.equal(byName.vici.file, "/usr/lib/ipsec/plugins/libstrongswan-vici.so");
   assert.ok(!requiredPlugins("kernel").some((p) => p.plugin === "kernel-libipsec"));
+});
+
+Deno.test("hub pair: keepalived moves serverIP, never takes it back, and keeps the lease route on the active hub", () => {
+  const text = keepalivedConf(conf, { interface: "eth0", routerId: 51, priority: 150 }, "10.9.0.5");
+  assert.match(text, /state BACKUP\n  nopreempt/);
+  assert.match(text, /virtual_router_id 51\n  priority 150\n  advert_int 1/);
+  assert.match(text, /virtual_ipaddress \{\n    10\.9\.0\.2\/32 dev eth0/);
+  assert.match(text, /virtual_routes \{\n    10\.9\.0\.5\/32 dev eth0 src 10\.173\.0\.1/);
+  assert.throws(() =>
+    keepalivedConf(conf, { interface: "eth 0", routerId: 51, priority: 1 }, "10.9.0.5")
+  );
+  assert.throws(() =>
+    keepalivedConf(conf, { interface: "eth0", routerId: 300, priority: 1 }, "10.9.0.5")
+  );
+});
+
+Deno.test("Kea pair: HA hot-standby over its own listener, leases for ever, requests relayed by the hubs", () => {
+  const doc = JSON.parse(keaConf(conf, {
+    role: "primary",
+    self: "10.9.0.5",
+    peer: "10.9.0.6",
+    interface: "lan0",
+    leaseFile: "/var/lib/kea/x.csv",
+    logOutput: "stdout",
+  })).Dhcp4;
+  assert.equal(doc["interfaces-config"]["dhcp-socket-type"], "raw");
+  assert.equal(doc["valid-lifetime"], 4294967295);
+  assert.deepEqual(doc.subnet4[0].pools, [{ pool: "10.173.0.2 - 10.173.255.254" }]);
+  assert.deepEqual(doc.subnet4[0].relay, { "ip-addresses": ["10.173.0.1"] });
+  const ha = doc["hooks-libraries"][1].parameters["high-availability"][0];
+  assert.equal(ha.mode, "hot-standby");
+  assert.equal(ha["multi-threading"]["http-dedicated-listener"], true);
+  assert.deepEqual(ha.peers.map((p: { role: string; url: string }) => `${p.role} ${p.url}`), [
+    "primary http://10.9.0.5:8005/",
+    "standby http://10.9.0.6:8005/",
+  ]);
+  const vrrp = leaseKeepalivedConf(
+    conf,
+    { interface: "lan0", routerId: 52, priority: 150 },
+    "10.9.0.7",
+    "/run/kea/kea.pid",
+  );
+  assert.match(vrrp, /preempt_delay 10/, "the address goes back to Kea's primary");
+  assert.doesNotMatch(vrrp, /nopreempt/);
+  assert.match(vrrp, /notify_master "\/bin\/sh -c 'kill -HUP \$\(cat \/run\/kea\/kea\.pid\)'"/);
+  assert.throws(() =>
+    leaseKeepalivedConf(
+      conf,
+      { interface: "lan0", routerId: 52, priority: 1 },
+      "10.9.0.7",
+      "/x'; rm -rf /",
+    )
+  );
 });
