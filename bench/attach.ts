@@ -231,16 +231,7 @@ async function pluginPeakRssKiB(lab: Lab): Promise<number> {
     }/strongswan "$@"\n`,
     { mode: 0o755 },
   );
-  const out = await callPlugin({
-    command: "ADD",
-    containerId: pod.containerId,
-    netns: pod.netns,
-    ifname: pod.ifname,
-    path: lab.cniPath,
-    config: lab.config(1),
-    nodeNetns: lab.nodeNetns(1),
-    type: "strongswan-timed",
-  });
+  const out = await lab.exec(pod, "ADD", lab.config(1), { type: "strongswan-timed" });
   if (out.code !== 0) throw new Error(out.stdout);
   const kib = Number((await Deno.readTextFile(join(lab.dir, "peak-rss"))).trim());
   await lab.del(pod);

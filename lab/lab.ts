@@ -653,12 +653,15 @@ export class Lab {
     this.#namespaces = this.#namespaces.filter((n) => n !== pod.netnsName);
   }
 
-  /** Runs the plugin for a pod on its node; killAfterMs SIGKILLs it midway. */
+  /**
+   * Runs the plugin for a pod on its node; killAfterMs SIGKILLs it midway;
+   * type names another file on CNI_PATH to exec (a wrapper of the plugin).
+   */
   exec(
     pod: Pod,
     command: "ADD" | "DEL" | "CHECK",
     config: NetworkConfig,
-    killAfterMs?: number,
+    opts: { killAfterMs?: number; type?: string } = {},
   ): Promise<PluginOutput> {
     const key = `${pod.containerId}/${pod.ifname}`;
     if (command === "ADD") this.#attached.set(key, { pod, config });
@@ -671,10 +674,27 @@ export class Lab {
       path: this.cniPath,
       config,
       nodeNetns: this.nodeNetns(pod.node),
-      killAfterMs,
+      ...opts,
     }).then((out) => {
       if (command === "DEL" && out.code === 0) this.#attached.delete(key);
       return out;
+    });
+  }
+
+  /** GC on a node, as a runtime that still knows only the pods in keep. */
+  gc(keep: Pod[], node = 1): Promise<PluginOutput> {
+    return callPlugin({
+      command: "GC",
+      path: this.cniPath,
+      nodeNetns: this.nodeNetns(node),
+      config: {
+        ...this.config(node),
+        cniVersion: "1.1.0",
+        "cni.dev/valid-attachments": keep.map((p) => ({
+          containerID: p.containerId,
+          ifname: p.ifname,
+        })),
+      },
     });
   }
 
@@ -710,7 +730,7 @@ export class Lab {
   }
 
   /**
-   * Pings `to` from a namespace, one probe every ~0.2 s (each waits up to 1 s)
+   * Pings `to` from a namespace, one probe every ~0.2 s (each waits up to 2 s)
    * until stopped; stop() says how many were answered. Single probes, since
    * ping gives up by itself once the route is refused.
    */
@@ -723,19 +743,7 @@ export class Lab {
     const loop = (async () => {
       while (running) {
         counts.sent++;
-        const ok = await tryRun([
-          "ip",
-          "netns",
-          "exec",
-          fromNetns,
-          "ping",
-          "-c",
-          "1",
-          "-W",
-          "1",
-          to,
-        ]);
-        if (ok) counts.received++;
+        if (await this.ping(fromNetns, to)) counts.received++;
         await new Promise((r) => setTimeout(r, 200));
       }
     })();

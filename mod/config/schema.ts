@@ -33,6 +33,11 @@ export const DEFAULTS = {
   logLevel: "info" as const,
 };
 
+/** Whether a string holds a control character (a path with one is not a path). */
+function hasControl(s: string): boolean {
+  return [...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+}
+
 /** The only directory a pskFile may be in (root-owned, like its parents). */
 export const PSK_DIR = "/etc/cni/strongswan";
 
@@ -188,7 +193,7 @@ export const netConfSchema = z.looseObject({
   dns: z.optional(dns),
   logFile: z._default(
     z.string().check(
-      z.refine((s) => s === "" || /^\/[^\x00-\x1f\x7f]*[^/]$/.test(s), {
+      z.refine((s) => s === "" || (s.startsWith("/") && !s.endsWith("/") && !hasControl(s)), {
         error: 'must be an absolute file path, or "" for no log file',
       }),
     ),

@@ -11,7 +11,6 @@ import { run, tryRun } from "../../mod/exec.ts";
 import { DAEMON_USER, uidOf } from "../../mod/ipsec/daemon.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
 import { SERVER_IP } from "../../lab/lab.ts";
-import { callPlugin } from "../../lab/plugin.ts";
 import {
   assertCniError,
   assertNothingLeft,
@@ -231,12 +230,7 @@ labTest(
     assertOk(await lab.add(pod));
     const names = await attachmentNames(pod.containerId, pod.ifname);
     await Deno.remove(`${names.stateDir}/state.json`);
-    const gc = await callPlugin({
-      command: "GC",
-      path: lab.cniPath,
-      nodeNetns: lab.nodeNetns(1),
-      config: { ...lab.config(1), cniVersion: "1.1.0", "cni.dev/valid-attachments": [] },
-    });
+    const gc = await lab.gc([]);
     assertOk(gc, "GC");
     assert.deepEqual(await daemonsOf(names.stateDir), [], "its daemon is gone");
     await assert.rejects(() => Deno.stat(names.stateDir), "its directory is gone");

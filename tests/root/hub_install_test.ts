@@ -39,30 +39,23 @@ labTest(
   async (lab) => {
     const root = join(lab.dir, "root");
     await copyDebianTree(root);
-    const out = await lab.cli(
-      0,
-      "server-config",
-      join(lab.dir, "network.json"),
-      "--install",
-      "--root",
-      root,
-      "--datapath",
-      "userspace",
-    );
+    const install = () =>
+      lab.cli(
+        0,
+        "server-config",
+        join(lab.dir, "network.json"),
+        "--install",
+        "--root",
+        root,
+        "--datapath",
+        "userspace",
+      );
+    const out = await install();
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stdout, /systemctl daemon-reload && systemctl restart strongswan/);
     const swanctl = join(root, SERVICE_FILES.swanctl);
     assert.equal((await Deno.stat(swanctl)).mode! & 0o777, 0o600, "the PSK's file is root-only");
-    const again = await lab.cli(
-      0,
-      "server-config",
-      join(lab.dir, "network.json"),
-      "--install",
-      "--root",
-      root,
-      "--datapath",
-      "userspace",
-    );
+    const again = await install();
     assert.equal(
       again.stdout.match(/already up to date/g)?.length,
       4,

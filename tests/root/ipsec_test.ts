@@ -155,16 +155,7 @@ labTest(
     const stale = await lab.pod(1, "stale");
     assertOk(await lab.add(keep));
     assertOk(await lab.add(stale));
-    const gc = await callPlugin({
-      command: "GC",
-      path: lab.cniPath,
-      nodeNetns: lab.nodeNetns(1),
-      config: {
-        ...lab.config(1),
-        cniVersion: "1.1.0",
-        "cni.dev/valid-attachments": [{ containerID: keep.containerId, ifname: "eth0" }],
-      },
-    });
+    const gc = await lab.gc([keep]);
     assertOk(gc, "GC");
     await assertNothingLeft(lab, stale);
     const keepNames = await attachmentNames(keep.containerId, "eth0");
@@ -326,7 +317,7 @@ labTest(
     // Spread over the plugin's life: start-up, daemon start, IPAM and links, IKE.
     for (const ms of [60, 90, 110, 125, 140, 160]) {
       const pod = await lab.pod(1, `k${ms}`);
-      const killed = await lab.exec(pod, "ADD", lab.config(1), ms);
+      const killed = await lab.exec(pod, "ADD", lab.config(1), { killAfterMs: ms });
       assertOk(
         await lab.del(pod),
         `DEL after ADD was killed at ${ms} ms (ADD exit ${killed.code})`,

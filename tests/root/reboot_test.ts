@@ -10,7 +10,6 @@ import { daemonId } from "../../mod/ipsec/daemon.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
 import { readState, writeState } from "../../mod/state.ts";
 import type { Lab, Pod } from "../../lab/lab.ts";
-import { callPlugin } from "../../lab/plugin.ts";
 import { assertNothingLeft, assertOk, daemonsOf, labTest, processGone, vipOf } from "./support.ts";
 
 /** What a reboot leaves of an attachment: its state directory, with a daemon of an earlier boot. */
@@ -70,16 +69,7 @@ labTest(
     assertOk(await lab.add(reused));
     await reboot(lab, stale);
     await reboot(lab, reused);
-    const gc = await callPlugin({
-      command: "GC",
-      path: lab.cniPath,
-      nodeNetns: lab.nodeNetns(1),
-      config: {
-        ...lab.config(1),
-        cniVersion: "1.1.0",
-        "cni.dev/valid-attachments": [{ containerID: reused.containerId, ifname: "eth0" }],
-      },
-    });
+    const gc = await lab.gc([reused]);
     assertOk(gc, "GC");
     await assertNothingLeft(lab, stale);
     // The runtime starts the container again under the same ID, in a new namespace.

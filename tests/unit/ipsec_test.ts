@@ -251,10 +251,10 @@ Deno.test("status: every plugin the daemon loads is checked, each with its Debia
 
 Deno.test("hub pair: keepalived moves serverIP, never takes it back, and keeps the lease route on the active hub", () => {
   const text = keepalivedConf(conf, { interface: "eth0", routerId: 51, priority: 150 }, "10.9.0.5");
-  assert.match(text, /state BACKUP\n  nopreempt/);
-  assert.match(text, /virtual_router_id 51\n  priority 150\n  advert_int 1/);
-  assert.match(text, /virtual_ipaddress \{\n    10\.9\.0\.2\/32 dev eth0/);
-  assert.match(text, /virtual_routes \{\n    10\.9\.0\.5\/32 dev eth0 src 10\.173\.0\.1/);
+  assert.match(text, /state BACKUP\n\s+nopreempt/);
+  assert.match(text, /virtual_router_id 51\n\s+priority 150\n\s+advert_int 1/);
+  assert.match(text, /virtual_ipaddress \{\n\s+10\.9\.0\.2\/32 dev eth0/);
+  assert.match(text, /virtual_routes \{\n\s+10\.9\.0\.5\/32 dev eth0 src 10\.173\.0\.1/);
   assert.throws(() =>
     keepalivedConf(conf, { interface: "eth 0", routerId: 51, priority: 1 }, "10.9.0.5")
   );
