@@ -140,17 +140,19 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     }, KILL_GRACE_MS));
   }, timeoutMs);
   try {
+    // Output is read while stdin is written: a command may print before it reads.
+    const reading = Promise.all([
+      child.status,
+      readBounded(child.stdout, limit, readingStopped, kill),
+      readBounded(child.stderr, limit, readingStopped, kill),
+    ]);
     if (opts.stdin !== undefined) {
       const writer = child.stdin.getWriter();
       // A command that exits without reading its stdin must not fail the write.
       await writer.write(new TextEncoder().encode(opts.stdin)).catch(() => {});
       await writer.close().catch(() => {});
     }
-    const [status, out, err] = await Promise.all([
-      child.status,
-      readBounded(child.stdout, limit, readingStopped, kill),
-      readBounded(child.stderr, limit, readingStopped, kill),
-    ]);
+    const [status, out, err] = await reading;
     const stdout = decoder.decode(out.bytes);
     const stderr = decoder.decode(err.bytes);
     log.debug(

@@ -80,3 +80,15 @@ Deno.test("exec: success, exit codes and stderr are reported", async () => {
   assert.match(err.message, /exited with code 3: bad/);
   assert.match((await rejects(run(["/no/such/program"]))).message, /cannot start/);
 });
+
+Deno.test("exec: a command that prints a lot before reading its stdin does not deadlock", async () => {
+  // 256 KiB of output first (four pipe buffers), then it reads its input.
+  const { stdout } = await run(
+    ["sh", "-c", "head -c 262144 /dev/zero; cat > /dev/null; echo done"],
+    {
+      stdin: "x".repeat(200_000),
+      timeoutMs: 5000,
+    },
+  );
+  assert.ok(stdout.endsWith("done\n"));
+});
