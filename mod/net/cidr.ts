@@ -10,8 +10,15 @@ export interface Cidr {
   prefix: number;
 }
 
+const OCTET = "(0|[1-9]\\d{0,2})";
+const DOTTED_QUAD = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
+/**
+ * Strict dotted decimal: no leading zeros, which some programs read as
+ * octal, so the text of an accepted address is its canonical form.
+ */
 export function parseIPv4(s: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  const m = DOTTED_QUAD.exec(s);
   if (!m) return undefined;
   const parts = m.slice(1).map(Number);
   if (parts.some((p) => p > 255)) return undefined;
@@ -23,7 +30,7 @@ export function formatIPv4(n: number): string {
 }
 
 function parsePrefix(text: string, max: number): number | undefined {
-  if (!/^\d{1,3}$/.test(text)) return undefined;
+  if (!/^(0|[1-9]\d{0,2})$/.test(text)) return undefined;
   const prefix = Number(text);
   return prefix <= max ? prefix : undefined;
 }

@@ -18,6 +18,10 @@ Deno.test("cidr: parse, contain, canonicalise", () => {
   assert.equal(parseIPv4("10.9.0.2"), 0x0a090002);
   assert.equal(parseIPv4("256.0.0.1"), undefined);
   assert.equal(parseIPv4("1.2.3"), undefined);
+  // Leading zeros read as octal elsewhere: refused, so accepted text is canonical.
+  assert.equal(parseIPv4("010.9.0.2"), undefined);
+  assert.equal(parseIPv4("0.0.0.0"), 0);
+  assert.equal(parseCidr("10.0.0.0/08"), undefined);
   const c = parseCidr("10.9.0.0/24")!;
   assert.ok(contains(c, parseIPv4("10.9.0.2")!));
   assert.ok(!contains(c, parseIPv4("10.9.1.2")!));

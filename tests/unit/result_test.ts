@@ -105,7 +105,7 @@ Deno.test("result: an IPAM answer that smuggles batch syntax is refused, naming 
 
 Deno.test("result: addresses come back as the canonical text of what was parsed", () => {
   const r = decodeResult({
-    ips: [{ address: "172.017.0.5/16" }, { address: "FD00:0:0::1/64", gateway: "fd00::0:1" }],
+    ips: [{ address: "172.17.0.5/16" }, { address: "FD00:0:0::1/64", gateway: "fd00::0:1" }],
     routes: [{ dst: "0.0.0.0/0", gw: "" }],
   }, "1.0.0");
   assert.deepEqual(r.ips, [{ address: "172.17.0.5/16" }, {
@@ -113,4 +113,11 @@ Deno.test("result: addresses come back as the canonical text of what was parsed"
     gateway: "fd00::1",
   }]);
   assert.deepEqual(r.routes, [{ dst: "0.0.0.0/0" }]);
+});
+
+Deno.test("result: an IPv4 address with leading zeros is refused, not reinterpreted", () => {
+  assert.throws(
+    () => decodeResult({ ips: [{ address: "172.017.0.5/16" }] }, "1.0.0"),
+    (e: unknown) => e instanceof CniError && /ips\[0\]\.address/.test(e.message),
+  );
 });
