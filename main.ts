@@ -4,6 +4,8 @@
  * when CNI_COMMAND is set, the operator CLI otherwise.
  */
 
+import { after, useUncancellableTimers } from "./mod/timer.ts";
+
 const encoder = new TextEncoder();
 
 /** A network config with prevResult, or GC's attachment list, is far smaller. */
@@ -18,9 +20,9 @@ const STDIN_TIMEOUT_MS = 10_000;
 async function readStdin(): Promise<string | { error: string }> {
   let buffer = new Uint8Array(64 * 1024);
   let size = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = () => {};
   const expired = new Promise<"timeout">((r) =>
-    timer = setTimeout(() => r("timeout"), STDIN_TIMEOUT_MS)
+    cancel = after(STDIN_TIMEOUT_MS, () => r("timeout"))
   );
   try {
     for (;;) {
@@ -40,7 +42,7 @@ async function readStdin(): Promise<string | { error: string }> {
       }
     }
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
   return new TextDecoder().decode(buffer.subarray(0, size));
 }
@@ -52,6 +54,8 @@ async function writeAll(stream: typeof Deno.stdout, text: string): Promise<void>
 
 async function cniMode(): Promise<number> {
   const started = performance.now();
+  // The process ends with Deno.exit: cheap timers suffice.
+  useUncancellableTimers();
   const { dispatch } = await import("./mod/cni/skel.ts");
   const { handlers } = await import("./mod/plugin/handlers.ts");
   const { configureLog, log } = await import("./mod/log.ts");

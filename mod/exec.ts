@@ -5,6 +5,7 @@
  */
 
 import { log } from "./log.ts";
+import { after } from "./timer.ts";
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** After SIGTERM at the deadline, how long the group has before SIGKILL. */
@@ -129,16 +130,16 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   let timedOut = false;
   let stopReading!: () => void;
   const readingStopped = new Promise<void>((resolve) => stopReading = resolve);
-  const timers: ReturnType<typeof setTimeout>[] = [];
+  const cancels: (() => void)[] = [];
   const kill = () => signalGroup(child.pid, "SIGKILL");
-  const deadline = setTimeout(() => {
+  cancels.push(after(timeoutMs, () => {
     timedOut = true;
     signalGroup(child.pid, "SIGTERM");
-    timers.push(setTimeout(() => {
+    cancels.push(after(KILL_GRACE_MS, () => {
       kill();
-      timers.push(setTimeout(stopReading, PIPE_GRACE_MS));
-    }, KILL_GRACE_MS));
-  }, timeoutMs);
+      cancels.push(after(PIPE_GRACE_MS, stopReading));
+    }));
+  }));
   try {
     // Output is read while stdin is written: a command may print before it reads.
     const reading = Promise.all([
@@ -169,8 +170,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     }
     return { stdout, stderr };
   } finally {
-    clearTimeout(deadline);
-    for (const t of timers) clearTimeout(t);
+    for (const cancel of cancels) cancel();
   }
 }
 

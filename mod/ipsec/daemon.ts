@@ -8,6 +8,7 @@
 import { CniError, Code } from "../cni/errors.ts";
 import { inNetns, spawnDaemon } from "../exec.ts";
 import { ViciClient } from "./vici.ts";
+import { sleep } from "../timer.ts";
 
 export const CHARON = "/usr/lib/ipsec/charon";
 /**
@@ -249,7 +250,7 @@ export async function connectVici(
         await logTail(paths),
       );
     }
-    await new Promise((r) => setTimeout(r, 3));
+    await sleep(3);
   }
 }
 
@@ -275,7 +276,7 @@ async function waitGone(id: DaemonId, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await exited(id)) return true;
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   return await exited(id);
 }

@@ -4,6 +4,8 @@
  * messages of sections, key/values and lists.
  */
 
+import { after } from "../timer.ts";
+
 export type ViciValue = string | string[] | ViciMessage;
 export interface ViciMessage {
   [key: string]: ViciValue;
@@ -172,17 +174,17 @@ async function withDeadline<T>(
   what: string,
   onTimeout: () => void,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = () => {};
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    cancel = after(ms, () => {
       onTimeout();
       reject(new ViciTimeout(what, ms));
-    }, ms);
+    });
   });
   try {
     return await Promise.race([p, timeout]);
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
 
