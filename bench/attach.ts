@@ -17,6 +17,7 @@ import {
   type DaemonId,
   daemonPaths,
   launchDaemon,
+  POD_DAEMON_ENV,
   stopDaemon,
 } from "../mod/ipsec/daemon.ts";
 import { Lab, LAB_PSK, type Pod, SERVER_IP } from "../lab/lab.ts";
@@ -106,7 +107,7 @@ function floor(lab: Lab): Way {
 secrets { ike { secret = ${LAB_PSK} } }
 `,
       );
-      const daemon = await launchDaemon(pod.netns, paths);
+      const daemon = await launchDaemon(pod.netns, paths, POD_DAEMON_ENV);
       daemons.set(pod.name, { id: daemon.id, socket: paths.viciSocket });
       (await connectVici(paths, daemon, 10_000)).close();
       const uri = `unix://${paths.viciSocket}`;

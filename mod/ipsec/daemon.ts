@@ -174,16 +174,29 @@ export async function daemonId(pid: number): Promise<DaemonId | undefined> {
 }
 
 /**
+ * glibc's malloc for a pod's daemon: one arena and no per-thread caches.
+ * Otherwise each of charon's 16 threads gets an arena and a cache it barely
+ * uses: ~110 KiB of PSS per pod (2091 -> 1978 KiB each with 30 pods up).
+ */
+export const POD_DAEMON_ENV = {
+  GLIBC_TUNABLES: "glibc.malloc.arena_max=1:glibc.malloc.tcache_count=0",
+};
+
+/**
  * Starts charon on the settings already in paths.confFile, in its own
  * directory (not the runtime's); returns at once (readiness: connectVici).
  */
-export async function launchDaemon(netns: string, paths: DaemonPaths): Promise<StartedDaemon> {
+export async function launchDaemon(
+  netns: string,
+  paths: DaemonPaths,
+  env: Record<string, string> = {},
+): Promise<StartedDaemon> {
   await Deno.mkdir(paths.runDir, { recursive: true, mode: 0o700 });
   let child: Deno.ChildProcess;
   try {
     child = spawnDaemon(
       daemonArgv(netns, paths),
-      { STRONGSWAN_CONF: paths.confFile },
+      { ...env, STRONGSWAN_CONF: paths.confFile },
       paths.dir,
     );
   } catch (err) {
@@ -206,7 +219,7 @@ export async function startDaemon(
 ): Promise<StartedDaemon> {
   await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
   await Deno.writeTextFile(paths.confFile, strongswanConf, { mode: 0o600 });
-  return await launchDaemon(netns, paths);
+  return await launchDaemon(netns, paths, POD_DAEMON_ENV);
 }
 
 async function logTail(paths: DaemonPaths, lines = 5): Promise<string> {
