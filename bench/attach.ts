@@ -4,9 +4,9 @@
  * same work by hand: the Go reference bridge plugin's ADD (host-local,
  * ipMasq), then a bare strongSwan bring-up in the pod's netns (charon with
  * the same settings as the plugin's, `swanctl --load-all`, `swanctl
- * --initiate`). Prints a table, writes dist/bench.json. Machine CPU is all
- * the CPU time /proc/stat counted meanwhile: the plugin, its children, the
- * daemons, the hub.
+ * --initiate`). Prints a table, writes dist/bench.json. CPU is that of
+ * every process the benchmark started (cpu.ts): the plugin, its children,
+ * the daemons, the hub, and the benchmark's own work for the floor.
  */
 
 import { join } from "node:path";
@@ -22,6 +22,7 @@ import {
 } from "../mod/ipsec/daemon.ts";
 import { Lab, LAB_PSK, type Pod, SERVER_IP } from "../lab/lab.ts";
 import { callPlugin, REFERENCE_PLUGINS } from "../lab/plugin.ts";
+import { cpuMeter } from "./cpu.ts";
 
 const SEQUENTIAL = 15;
 const AT_ONCE = [1, 10, 30];
@@ -29,14 +30,6 @@ const AT_ONCE = [1, 10, 30];
 if (Deno.uid() !== 0) {
   console.error("attach benchmark skipped: it needs root (namespaces, daemons)");
   Deno.exit(0);
-}
-
-/** Non-idle CPU time of the whole machine so far, in ms (/proc/stat, USER_HZ 100). */
-async function machineCpuMs(): Promise<number> {
-  const fields = (await Deno.readTextFile("/proc/stat")).split("\n")[0].trim().split(/\s+/)
-    .slice(1).map(Number);
-  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = fields;
-  return (user + nice + system + irq + softirq + steal) * 10;
 }
 
 const percentile = (values: number[], p: number) => {
@@ -168,9 +161,9 @@ async function measureWay(lab: Lab, way: Way): Promise<Figures> {
   };
   const seq = await pods(lab, SEQUENTIAL);
   const adds: number[] = [];
-  const cpu0 = await machineCpuMs();
+  const cpu0 = await cpu.ms();
   for (const p of seq) adds.push(await timed(() => way.add(p)));
-  const cpuPerAdd = (await machineCpuMs() - cpu0) / SEQUENTIAL;
+  const cpuPerAdd = (await cpu.ms() - cpu0) / SEQUENTIAL;
   const dels: number[] = [];
   for (const p of seq) dels.push(await timed(() => way.del(p)));
   for (const p of seq) await lab.removePodNetns(p);
@@ -178,11 +171,11 @@ async function measureWay(lab: Lab, way: Way): Promise<Figures> {
   const atOnce: Figures["atOnce"] = {};
   for (const n of AT_ONCE) {
     const group = await pods(lab, n);
-    const before = await machineCpuMs();
+    const before = await cpu.ms();
     const wallMs = await timed(async () => {
       await Promise.all(group.map((p) => way.add(p)));
     });
-    atOnce[n] = { wallMs, cpuPerPodMs: (await machineCpuMs() - before) / n };
+    atOnce[n] = { wallMs, cpuPerPodMs: (await cpu.ms() - before) / n };
     if (n === Math.max(...AT_ONCE) && way.name.startsWith("strongswan")) {
       daemonPss = await podDaemonPssKiB(group.length);
     }
@@ -239,6 +232,7 @@ async function pluginPeakRssKiB(lab: Lab): Promise<number> {
   return kib;
 }
 
+const cpu = await cpuMeter();
 const lab = await Lab.create({ nodes: 1 });
 const [plugin, byHand] = [ours(lab), floor(lab)];
 try {
@@ -288,16 +282,18 @@ try {
       "".padStart(17)
     }  <= 2048`,
     `${"the plugin's own peak RSS (KiB)".padEnd(44)}${fmt(peakRss).padStart(9)}`,
+    `machine CPU: ${cpu.what}`,
   ];
   console.log(lines.join("\n"));
-  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
+  const model = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
   const result = {
-    machine: { cpu, cores: navigator.hardwareConcurrency, deno: Deno.version.deno },
+    machine: { cpu: model, cores: navigator.hardwareConcurrency, deno: Deno.version.deno },
     plugin: us,
     floor: base,
     ratios: Object.fromEntries(rows.map(([what, a, b]) => [what, a / b])),
     podDaemonPssKiB: daemonPss,
     pluginPeakRssKiB: peakRss,
+    cpuMeasured: cpu.what,
   };
   await Deno.mkdir("dist", { recursive: true });
   await Deno.writeTextFile("dist/bench.json", JSON.stringify(result, null, 2));
@@ -305,4 +301,5 @@ try {
 } finally {
   await byHand.cleanup();
   await lab.cleanup();
+  await cpu.close();
 }

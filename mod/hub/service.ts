@@ -7,7 +7,7 @@
 
 import type { NetConf } from "../config/load.ts";
 import { hubAddressing } from "./addressing.ts";
-import { dhcpPluginLines, HUB_RETRANSMIT, type HubSettings } from "./settings.ts";
+import { dhcpPluginLines, HUB_CHARON_SETTINGS, type HubSettings } from "./settings.ts";
 
 /** Where each file goes, relative to the root (/ on a real hub). */
 export const SERVICE_FILES = {
@@ -39,7 +39,7 @@ export function hubStrongswanDropIn(conf: NetConf, hub: HubSettings): string {
   ];
   return `# Hub for CNI network "${conf.name}", written by \`strongswan server-config --install\`.
 charon {
-${HUB_RETRANSMIT.map((l) => `  ${l}\n`).join("")}  plugins {
+${HUB_CHARON_SETTINGS.map((l) => `  ${l}\n`).join("")}  plugins {
 ${plugins.map((l) => `    ${l}\n`).join("")}  }
 }
 `;
