@@ -50,6 +50,7 @@ async function execIpam(
       stdin: ipamInput(conf),
       timeoutMs: conf.ipamTimeout * 1000,
       outputLimit: IPAM_OUTPUT_LIMIT,
+      untrusted: true,
       env: {
         CNI_COMMAND: command,
         CNI_CONTAINERID: target.containerId,

@@ -1,4 +1,7 @@
-/** The exec deadline ends the command and everything it started; output is bounded. Real processes. */
+/**
+ * The exec deadline ends the command (an untrusted one with everything it
+ * started); output is bounded. Real processes.
+ */
 
 import assert from "node:assert/strict";
 import { ExecError, run } from "../../mod/exec.ts";
@@ -23,13 +26,14 @@ async function rejects(p: Promise<unknown>): Promise<ExecError> {
   assert.fail("expected an ExecError");
 }
 
-Deno.test("exec: a background child holding the output pipe does not outlive the deadline", async () => {
+Deno.test("exec: an untrusted command's background child does not outlive the deadline", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const started = performance.now();
     // The shell exits at once; its child keeps stdout open for 30 s.
     const err = await rejects(run(["sh", "-c", `sleep 30 & echo $! > ${dir}/pid; echo hi`], {
       timeoutMs: 500,
+      untrusted: true,
     }));
     const took = performance.now() - started;
     assert.match(err.message, /timed out after 500 ms/);
@@ -42,12 +46,26 @@ Deno.test("exec: a background child holding the output pipe does not outlive the
   }
 });
 
-Deno.test("exec: a command ignoring SIGTERM gets SIGKILL", async () => {
-  const started = performance.now();
-  const err = await rejects(run(["sh", "-c", "trap '' TERM; sleep 30"], { timeoutMs: 300 }));
-  assert.match(err.message, /timed out/);
-  assert.ok(performance.now() - started < 5000);
-});
+for (const untrusted of [true, false]) {
+  Deno.test(`exec: a command ignoring SIGTERM gets SIGKILL (untrusted: ${untrusted})`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const started = performance.now();
+      // exec: the sleep is the command itself, and ignores SIGTERM as the shell did.
+      const err = await rejects(
+        run(["sh", "-c", `trap '' TERM; echo $$ > ${dir}/pid; exec sleep 30`], {
+          timeoutMs: 300,
+          untrusted,
+        }),
+      );
+      assert.match(err.message, /timed out/);
+      assert.ok(performance.now() - started < 5000);
+      assert.ok(await gone(Number(await Deno.readTextFile(`${dir}/pid`))), "killed");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("exec: a process that left the group cannot hold us past the deadline", async () => {
   const dir = await Deno.makeTempDir();
@@ -56,6 +74,7 @@ Deno.test("exec: a process that left the group cannot hold us past the deadline"
     // setsid puts the sleep in a new session: the group kill misses it, its pipe is abandoned.
     await rejects(run(["sh", "-c", `setsid sh -c 'echo $$ > ${dir}/pid; exec sleep 30' & wait`], {
       timeoutMs: 300,
+      untrusted: true,
     }));
     assert.ok(performance.now() - started < 5000);
     const pid = Number(await Deno.readTextFile(`${dir}/pid`));
