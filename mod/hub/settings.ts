@@ -26,17 +26,21 @@ export const HUB_DPD_DELAY = "30s";
 
 /**
  * The hub's charon settings. Retransmits: see HUB_DPD_DELAY. Every pod of a
- * node reaches the hub from the node's address (masqueraded), so the
- * per-address limit of half-open IKE_SAs (strongSwan's default: 5) dropped
- * pods of a node starting at once: each dropped one waited 1.5 s to
- * retransmit (seen in half of the 30-at-once runs, 3.1 s instead of 1.7 s).
- * The limit now exceeds Kubernetes' default of 110 pods per node; cookies
- * (from 10 half-open) still make a flood prove its source address.
+ * node reaches the hub from the node's address (masqueraded), and
+ * strongSwan's per-address limits on half-open IKE_SAs (cookies from 3,
+ * dropping from 5) hit pods of a node starting together. Each dropped pod
+ * waited 1.5 s to retransmit, and so did some asked for a cookie: a pod's
+ * charon can drop the answer to its cookie-bearing request ("ignoring
+ * request with ID 0, already processing"). The limits are now beyond a
+ * burst of Kubernetes' default 110 pods per node; past them a flood still
+ * has to prove its source address, and then is cut off.
  */
 export const HUB_CHARON_SETTINGS = [
   "retransmit_tries = 3",
   "retransmit_timeout = 2.0",
   "retransmit_base = 1.8",
+  "cookie_threshold = 500",
+  "cookie_threshold_ip = 200",
   "block_threshold = 250",
 ];
 

@@ -89,6 +89,11 @@ Deno.test("hub swanctl.conf: pool, selectors, DPD, unique ids, PSK only as hex",
   assert.match(ss, /allow_peer_ts = yes/);
   assert.match(ss, /retransmit_tries = 3/, "a vanished pod is given up on within a minute");
   assert.match(ss, /block_threshold = 250/, "a node's pods share its address: no limit of 5");
+  assert.match(
+    ss,
+    /cookie_threshold_ip = 200/,
+    "no cookie round (and its lost answers) in a burst",
+  );
   assert.doesNotMatch(ss, /dhcp/);
 });
 
