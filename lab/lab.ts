@@ -153,6 +153,11 @@ export class Lab {
     return daemonPaths(this.#hub(hub).dir).viciSocket;
   }
 
+  /** What the hub's charon logged so far. */
+  hubLog(hub = 1): Promise<string> {
+    return Deno.readTextFile(daemonPaths(this.#hub(hub).dir).logFile);
+  }
+
   get leaseFile(): string {
     return join(this.dir, "leases");
   }
