@@ -1,6 +1,6 @@
 /**
  * `deno task bench`, part one (root): the plugin's ADD and DEL against the
- * floor, side by side in one run on one node with a hub. The floor is the
+ * floor, in turn in one run on one node with a hub. The floor is the
  * same work by hand: the Go reference bridge plugin's ADD (host-local,
  * ipMasq), then a bare strongSwan bring-up in the pod's netns (charon with
  * the same settings as the plugin's, `swanctl --load-all`, `swanctl
@@ -26,6 +26,8 @@ import { cpuMeter } from "./cpu.ts";
 
 const SEQUENTIAL = 15;
 const AT_ONCE = [1, 10, 30];
+/** Rounds of each at-once size per way; the median counts. */
+const AT_ONCE_ROUNDS = 3;
 
 if (Deno.uid() !== 0) {
   console.error("attach benchmark skipped: it needs root (namespaces, daemons)");
@@ -153,43 +155,75 @@ async function pods(lab: Lab, n: number): Promise<Pod[]> {
   return await Promise.all(Array.from({ length: n }, () => lab.pod(1, `b${serial++}`)));
 }
 
-async function measureWay(lab: Lab, way: Way): Promise<Figures> {
-  const timed = async (fn: () => Promise<void>) => {
-    const start = performance.now();
-    await fn();
-    return performance.now() - start;
-  };
-  const seq = await pods(lab, SEQUENTIAL);
-  const adds: number[] = [];
-  const cpu0 = await cpu.ms();
-  for (const p of seq) adds.push(await timed(() => way.add(p)));
-  const cpuPerAdd = (await cpu.ms() - cpu0) / SEQUENTIAL;
-  const dels: number[] = [];
-  for (const p of seq) dels.push(await timed(() => way.del(p)));
-  for (const p of seq) await lab.removePodNetns(p);
+const timed = async (fn: () => Promise<void>) => {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+};
 
-  const atOnce: Figures["atOnce"] = {};
-  for (const n of AT_ONCE) {
-    const group = await pods(lab, n);
-    const before = await cpu.ms();
-    const wallMs = await timed(async () => {
-      await Promise.all(group.map((p) => way.add(p)));
-    });
-    atOnce[n] = { wallMs, cpuPerPodMs: (await cpu.ms() - before) / n };
-    if (n === Math.max(...AT_ONCE) && way.name.startsWith("strongswan")) {
-      daemonPss = await podDaemonPssKiB(group.length);
+/** Lets what an ADD set going (the hub's side, the daemon settling) finish inside its CPU window. */
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Each round, the two ways in turn, first one then the other: drift on a noisy machine hits both. */
+const turns = (round: number) => round % 2 ? [1, 0] : [0, 1];
+
+/**
+ * Both ways, interleaved: one ADD each in turn (then one DEL each), and
+ * each at-once size in rounds that alternate the ways. Each figure's CPU is
+ * the cgroup's (or machine's) CPU over that ADD's window, settling included.
+ */
+async function measureWays(lab: Lab, ways: Way[]): Promise<Figures[]> {
+  const seq = await Promise.all(ways.map(() => pods(lab, SEQUENTIAL)));
+  const adds = ways.map(() => [] as number[]);
+  const cpus = ways.map(() => [] as number[]);
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    for (const w of turns(i)) {
+      const before = await cpu.ms();
+      adds[w].push(await timed(() => ways[w].add(seq[w][i])));
+      await settle(50);
+      cpus[w].push(await cpu.ms() - before);
     }
-    await Promise.all(group.map((p) => way.del(p)));
-    for (const p of group) await lab.removePodNetns(p);
   }
-  return {
-    addP50: percentile(adds, 0.5),
-    addP95: percentile(adds, 0.95),
-    delP50: percentile(dels, 0.5),
-    delP95: percentile(dels, 0.95),
-    cpuPerAdd,
-    atOnce,
-  };
+  const dels = ways.map(() => [] as number[]);
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    for (const w of turns(i)) dels[w].push(await timed(() => ways[w].del(seq[w][i])));
+  }
+  for (const p of seq.flat()) await lab.removePodNetns(p);
+
+  const atOnce = ways.map(() => ({} as Record<string, { wall: number[]; cpu: number[] }>));
+  for (const n of AT_ONCE) {
+    for (let round = 0; round < AT_ONCE_ROUNDS; round++) {
+      for (const w of turns(round)) {
+        const group = await pods(lab, n);
+        const before = await cpu.ms();
+        const wall = await timed(async () => {
+          await Promise.all(group.map((p) => ways[w].add(p)));
+        });
+        await settle(200);
+        const figures = atOnce[w][n] ??= { wall: [], cpu: [] };
+        figures.wall.push(wall);
+        figures.cpu.push((await cpu.ms() - before) / n);
+        if (n === Math.max(...AT_ONCE) && round === 0 && ways[w].name.startsWith("strongswan")) {
+          daemonPss = await podDaemonPssKiB(group.length);
+        }
+        await Promise.all(group.map((p) => ways[w].del(p)));
+        for (const p of group) await lab.removePodNetns(p);
+      }
+    }
+  }
+  return ways.map((_, w) => ({
+    addP50: percentile(adds[w], 0.5),
+    addP95: percentile(adds[w], 0.95),
+    delP50: percentile(dels[w], 0.5),
+    delP95: percentile(dels[w], 0.95),
+    cpuPerAdd: percentile(cpus[w], 0.5),
+    atOnce: Object.fromEntries(
+      AT_ONCE.map((n) => [n, {
+        wallMs: percentile(atOnce[w][n].wall, 0.5),
+        cpuPerPodMs: percentile(atOnce[w][n].cpu, 0.5),
+      }]),
+    ),
+  }));
 }
 
 let daemonPss = 0;
@@ -243,10 +277,11 @@ try {
     await way.del(p);
   }
   console.log(
-    `measuring: ${SEQUENTIAL} pods one at a time, then ${AT_ONCE.join(", ")} at once, each way`,
+    `measuring: ${SEQUENTIAL} pods one at a time, then ${
+      AT_ONCE.join(", ")
+    } at once (medians of ${AT_ONCE_ROUNDS} rounds), the two ways in turn`,
   );
-  const us = await measureWay(lab, plugin);
-  const base = await measureWay(lab, byHand);
+  const [us, base] = await measureWays(lab, [plugin, byHand]);
   const peakRss = await pluginPeakRssKiB(lab);
 
   const rows: [string, number, number, string, string][] = [
