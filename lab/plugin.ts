@@ -8,14 +8,10 @@
 
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
+import { RUNTIME_FLAGS } from "../mod/runtime.ts";
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REFERENCE_PLUGINS = "/usr/lib/cni";
-/**
- * The permissions the compiled binary gets (scripts/build.ts): Deno grants
- * reads of /proc/PID (how the plugin knows its daemons) only with --allow-all.
- */
-export const PLUGIN_PERMISSIONS = ["--allow-all"];
 
 export const BUNDLE = join(REPO, "dist", "strongswan.js");
 export const EXECUTABLE = join(REPO, "dist", "strongswan");
@@ -43,7 +39,7 @@ export async function installLauncher(dir: string): Promise<string> {
   const target = bin
     ? `exec ${bin} "$@"`
     : `exec ${Deno.execPath()} run --quiet --no-prompt --no-config ${
-      PLUGIN_PERMISSIONS.join(" ")
+      RUNTIME_FLAGS.join(" ")
     } ${BUNDLE} "$@"`;
   await Deno.writeTextFile(path, `#!/bin/sh\n${target}\n`, { mode: 0o755 });
   return path;

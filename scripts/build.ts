@@ -10,10 +10,11 @@
  *    cannot be had, this says so in one sentence, removes any stale
  *    executable, and leaves the tested bundle as the result.
  *
- * --bundle-only stops after step 1. Both steps use --allow-all: Deno grants
- * reads of /proc/PID (how the plugin recognises its daemons) to nothing
- * narrower.
+ * --bundle-only stops after step 1. The executable gets the plugin's
+ * RUNTIME_FLAGS (mod/runtime.ts) baked in.
  */
+
+import { RUNTIME_FLAGS } from "../mod/runtime.ts";
 
 export const BUNDLE = "dist/strongswan.js";
 export const EXECUTABLE = "dist/strongswan";
@@ -70,7 +71,7 @@ if (denort) {
 }
 try {
   await deno(
-    ["compile", "--quiet", "--allow-all", "--no-config", "--output", EXECUTABLE, BUNDLE],
+    ["compile", "--quiet", ...RUNTIME_FLAGS, "--no-config", "--output", EXECUTABLE, BUNDLE],
     denort ? { DENORT_BIN: denort } : {},
   );
 } catch (err) {

@@ -12,6 +12,7 @@ import { parentDir, writeFileAtomic, type WriteOutcome } from "../fs.ts";
 import { isOurDaemon } from "../ipsec/daemon.ts";
 import { listStateDirs } from "../state.ts";
 import type { CliOutcome } from "./common.ts";
+import { RUNTIME_FLAGS } from "../runtime.ts";
 
 export const DEFAULT_BIN_DIR = "/opt/cni/bin";
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
@@ -36,7 +37,9 @@ async function programBytes(): Promise<{ bytes: Uint8Array | string; what: strin
   return {
     bytes:
       `#!/bin/sh\n# The strongswan CNI plugin, run from a checkout (strongswan install under deno run).\n` +
-      `exec ${Deno.execPath()} run --quiet --no-prompt --allow-all ${config} ${main} "$@"\n`,
+      `exec ${Deno.execPath()} run --quiet --no-prompt ${
+        RUNTIME_FLAGS.join(" ")
+      } ${config} ${main} "$@"\n`,
     what: `a launcher for ${main}`,
   };
 }
