@@ -9,6 +9,7 @@ import { CniError, Code } from "../cni/errors.ts";
 import { inNetns, spawnDaemon } from "../exec.ts";
 import { ViciClient } from "./vici.ts";
 import { sleep } from "../timer.ts";
+import { procStat } from "../proc.ts";
 
 export const CHARON = "/usr/lib/ipsec/charon";
 /**
@@ -94,25 +95,9 @@ export function daemonArgv(netns: string, paths: DaemonPaths): string[] {
   return inNetns(netns, privateRunArgv(paths));
 }
 
-interface ProcStat {
-  state: string;
-  startTime: string;
-}
-
 /** The environment entry that marks every process of one attachment's daemon, from launch to charon. */
 function settingsMarker(paths: DaemonPaths): string {
   return `STRONGSWAN_CONF=${paths.confFile}`;
-}
-
-async function procStat(pid: number): Promise<ProcStat | undefined> {
-  try {
-    const text = await Deno.readTextFile(`/proc/${pid}/stat`);
-    // Fields after "(comm)": state is field 3, starttime field 22.
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0], startTime: fields[19] };
-  } catch {
-    return undefined;
-  }
 }
 
 async function isLaunchChain(pid: number): Promise<boolean> {

@@ -9,6 +9,7 @@ import { PSK_DIR } from "../../mod/config/schema.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
 import { Lab, type LabOptions, type Pod } from "../../lab/lab.ts";
 import type { PluginOutput } from "../../lab/plugin.ts";
+import { procStat } from "../../mod/proc.ts";
 
 const REQUIRED = [
   "/usr/lib/ipsec/charon",
@@ -94,9 +95,8 @@ export async function daemonsOf(stateDir: string): Promise<number[]> {
     if (!/^\d+$/.test(e.name)) continue;
     try {
       const environ = await Deno.readTextFile(`/proc/${e.name}/environ`);
-      const stat = await Deno.readTextFile(`/proc/${e.name}/stat`);
-      const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
-      if (state !== "Z" && environ.includes(`STRONGSWAN_CONF=${stateDir}/`)) {
+      const stat = await procStat(Number(e.name));
+      if (stat && stat.state !== "Z" && environ.includes(`STRONGSWAN_CONF=${stateDir}/`)) {
         pids.push(Number(e.name));
       }
     } catch {
@@ -174,12 +174,8 @@ export async function withPskFile(
 
 /** Whether the process is gone (or a zombie awaiting its reaper). */
 export async function processGone(pid: number): Promise<boolean> {
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z";
-  } catch {
-    return true;
-  }
+  const stat = await procStat(pid);
+  return !stat || stat.state === "Z";
 }
 
 /** Polls until check returns a value (not undefined), or fails after timeoutMs naming what it waited for. */

@@ -1,19 +1,16 @@
 /**
- * The exec deadline ends the command (an untrusted one with everything it
- * started); output is bounded. Real processes.
+ * The exec deadline ends the command and what it started (all of an
+ * untrusted one's group); output is bounded. Real processes.
  */
 
 import assert from "node:assert/strict";
 import { ExecError, run } from "../../mod/exec.ts";
+import { procStat } from "../../mod/proc.ts";
 
 /** Whether a pid is gone (or a zombie waiting for its reaper). */
 async function gone(pid: number): Promise<boolean> {
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z";
-  } catch {
-    return true;
-  }
+  const stat = await procStat(pid);
+  return !stat || stat.state === "Z";
 }
 
 async function rejects(p: Promise<unknown>): Promise<ExecError> {
@@ -25,6 +22,24 @@ async function rejects(p: Promise<unknown>): Promise<ExecError> {
   }
   assert.fail("expected an ExecError");
 }
+
+Deno.test("exec: a trusted command's child is ended with it at the deadline", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The shell waits for its child, which ignores SIGTERM: both must go.
+    const err = await rejects(
+      run(["sh", "-c", `sh -c "trap '' TERM; exec sleep 30" & echo $! > ${dir}/pid; wait`], {
+        timeoutMs: 300,
+      }),
+    );
+    assert.match(err.message, /timed out after 300 ms/);
+    const pid = Number(await Deno.readTextFile(`${dir}/pid`));
+    for (let i = 0; i < 100 && !(await gone(pid)); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(await gone(pid), "the child was killed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("exec: an untrusted command's background child does not outlive the deadline", async () => {
   const dir = await Deno.makeTempDir();
