@@ -1,6 +1,7 @@
 /**
- * `deno task bench`, part one (root): the plugin's ADD and DEL against the
- * floor, in turn in one run on one node with a hub. The floor is the
+ * `deno task bench`, part one (root): the plugin's ADD and DEL, served by
+ * the node agent and alone, against the floor, in turn in one run on one
+ * node with a hub. The floor is the
  * same work by hand: the Go reference bridge plugin's ADD (host-local,
  * ipMasq), then a bare strongSwan bring-up in the pod's netns (charon with
  * the same settings as the plugin's, `swanctl --load-all`, `swanctl
@@ -47,17 +48,16 @@ interface Way {
   cleanup(): Promise<void>;
 }
 
-function ours(lab: Lab): Way {
+/** The plugin as a runtime runs it: served by the node agent, or (type strongswan-alone) not. */
+function ours(lab: Lab, name: string, type: string): Way {
+  const call = async (pod: Pod, command: "ADD" | "DEL") => {
+    const out = await lab.exec(pod, command, lab.config(1), { type });
+    if (out.code !== 0) throw new Error(`${command} failed: ${out.stdout}`);
+  };
   return {
-    name: "strongswan plugin",
-    async add(pod) {
-      const out = await lab.add(pod);
-      if (out.code !== 0) throw new Error(`ADD failed: ${out.stdout}`);
-    },
-    async del(pod) {
-      const out = await lab.del(pod);
-      if (out.code !== 0) throw new Error(`DEL failed: ${out.stdout}`);
-    },
+    name,
+    add: (pod) => call(pod, "ADD"),
+    del: (pod) => call(pod, "DEL"),
     // The lab's cleanup DELs what the plugin attached.
     cleanup: () => Promise.resolve(),
   };
@@ -164,11 +164,12 @@ const timed = async (fn: () => Promise<void>) => {
 /** Lets what an ADD set going (the hub's side, the daemon settling) finish inside its CPU window. */
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Each round, the two ways in turn, first one then the other: drift on a noisy machine hits both. */
-const turns = (round: number) => round % 2 ? [1, 0] : [0, 1];
+/** Each round, every way in turn, each round starting with the next: drift on a noisy machine hits all. */
+const turns = (round: number, ways: number) =>
+  Array.from({ length: ways }, (_, i) => (i + round) % ways);
 
 /**
- * Both ways, interleaved: one ADD each in turn (then one DEL each), and
+ * The ways, interleaved: one ADD each in turn (then one DEL each), and
  * each at-once size in rounds that alternate the ways. Each figure's CPU is
  * the cgroup's (or machine's) CPU over that ADD's window, settling included.
  */
@@ -177,7 +178,7 @@ async function measureWays(lab: Lab, ways: Way[]): Promise<Figures[]> {
   const adds = ways.map(() => [] as number[]);
   const cpus = ways.map(() => [] as number[]);
   for (let i = 0; i < SEQUENTIAL; i++) {
-    for (const w of turns(i)) {
+    for (const w of turns(i, ways.length)) {
       const before = await cpu.ms();
       adds[w].push(await timed(() => ways[w].add(seq[w][i])));
       await settle(50);
@@ -186,14 +187,14 @@ async function measureWays(lab: Lab, ways: Way[]): Promise<Figures[]> {
   }
   const dels = ways.map(() => [] as number[]);
   for (let i = 0; i < SEQUENTIAL; i++) {
-    for (const w of turns(i)) dels[w].push(await timed(() => ways[w].del(seq[w][i])));
+    for (const w of turns(i, ways.length)) dels[w].push(await timed(() => ways[w].del(seq[w][i])));
   }
   for (const p of seq.flat()) await lab.removePodNetns(p);
 
   const atOnce = ways.map(() => ({} as Record<string, { wall: number[]; cpu: number[] }>));
   for (const n of AT_ONCE) {
     for (let round = 0; round < AT_ONCE_ROUNDS; round++) {
-      for (const w of turns(round)) {
+      for (const w of turns(round, ways.length)) {
         const group = await pods(lab, n);
         const before = await cpu.ms();
         const wall = await timed(async () => {
@@ -203,7 +204,7 @@ async function measureWays(lab: Lab, ways: Way[]): Promise<Figures[]> {
         const figures = atOnce[w][n] ??= { wall: [], cpu: [] };
         figures.wall.push(wall);
         figures.cpu.push((await cpu.ms() - before) / n);
-        if (n === Math.max(...AT_ONCE) && round === 0 && ways[w].name.startsWith("strongswan")) {
+        if (n === Math.max(...AT_ONCE) && round === 0 && w === 0) {
           daemonPss = await podDaemonPssKiB(group.length);
         }
         await Promise.all(group.map((p) => ways[w].del(p)));
@@ -248,93 +249,130 @@ async function podDaemonPssKiB(expected: number): Promise<number> {
   return total / Math.max(count, 1);
 }
 
-/** The plugin's own peak RSS during one ADD (GNU time, around the executable or `deno run`). */
-async function pluginPeakRssKiB(lab: Lab): Promise<number> {
+/** The plugin's process's peak RSS during one ADD (GNU time, around the file runtimes exec). */
+async function pluginPeakRssKiB(lab: Lab, type: string): Promise<number> {
   const [pod] = await pods(lab, 1);
-  const wrapped = join(lab.cniPath[0], "strongswan-timed");
+  const wrapped = join(lab.cniPath[0], `${type}-timed`);
   await Deno.writeTextFile(
     wrapped,
-    `#!/bin/sh\nexec /usr/bin/time -f %M -o ${lab.dir}/peak-rss ${
-      lab.cniPath[0]
-    }/strongswan "$@"\n`,
+    `#!/bin/sh\nexec /usr/bin/time -f %M -o ${lab.dir}/peak-rss ${lab.cniPath[0]}/${type} "$@"\n`,
     { mode: 0o755 },
   );
-  const out = await lab.exec(pod, "ADD", lab.config(1), { type: "strongswan-timed" });
+  const out = await lab.exec(pod, "ADD", lab.config(1), { type: `${type}-timed` });
   if (out.code !== 0) throw new Error(out.stdout);
   const kib = Number((await Deno.readTextFile(join(lab.dir, "peak-rss"))).trim());
   await lab.del(pod);
   return kib;
 }
 
+/** A process's peak RSS so far (VmHWM). */
+async function peakRssKiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/^VmHWM:\s+(\d+)/m.exec(status)![1]);
+}
+
 const cpu = await cpuMeter();
 const lab = await Lab.create({ nodes: 1 });
-const [plugin, byHand] = [ours(lab), floor(lab)];
+// The same plugin file, told not to use the node agent.
+await lab.installScript(
+  "strongswan-alone",
+  `#!/bin/sh\nSTRONGSWAN_CNI_AGENT=off exec ${join(lab.cniPath[0], "strongswan")} "$@"\n`,
+);
+const ways = [
+  ours(lab, "strongswan plugin, node agent", "strongswan"),
+  ours(lab, "strongswan plugin alone", "strongswan-alone"),
+  floor(lab),
+];
 try {
-  // Warm caches (Deno's code cache, the datapath probe) outside the measurements.
-  for (const way of [plugin, byHand]) {
-    const [p] = await pods(lab, 1);
-    await way.add(p);
-    await way.del(p);
+  await lab.startAgent(1);
+  // Warm caches (Deno's code cache, the datapath probe, the agent's JIT) outside the measurements.
+  for (const way of ways) {
+    for (let i = 0; i < 3; i++) {
+      const [p] = await pods(lab, 1);
+      await way.add(p);
+      await way.del(p);
+      await lab.removePodNetns(p);
+    }
   }
   console.log(
     `measuring: ${SEQUENTIAL} pods one at a time, then ${
       AT_ONCE.join(", ")
-    } at once (medians of ${AT_ONCE_ROUNDS} rounds), the two ways in turn`,
+    } at once (medians of ${AT_ONCE_ROUNDS} rounds), the ways in turn`,
   );
-  const [us, base] = await measureWays(lab, [plugin, byHand]);
-  const peakRss = await pluginPeakRssKiB(lab);
+  const [agent, alone, base] = await measureWays(lab, ways);
+  const shimRss = await pluginPeakRssKiB(lab, "strongswan");
+  const aloneRss = await pluginPeakRssKiB(lab, "strongswan-alone");
+  const agentRss = await peakRssKiB(lab.agent(1)!.pid);
 
-  const rows: [string, number, number, string, string][] = [
-    ["ADD p50, one at a time (ms)", us.addP50, base.addP50, "<= 0.8", ""],
-    ["ADD p95, one at a time (ms)", us.addP95, base.addP95, "", ""],
-    ["DEL p50, one at a time (ms)", us.delP50, base.delP50, "", ""],
-    ["DEL p95, one at a time (ms)", us.delP95, base.delP95, "", ""],
-    ["machine CPU per ADD, one at a time (ms)", us.cpuPerAdd, base.cpuPerAdd, "<= 0.8", ""],
-    ...AT_ONCE.map((n): [string, number, number, string, string] => [
+  type Row = [string, number, number, number, string];
+  const rows: Row[] = [
+    ["ADD p50, one at a time (ms)", agent.addP50, alone.addP50, base.addP50, "<= 0.8"],
+    ["ADD p95, one at a time (ms)", agent.addP95, alone.addP95, base.addP95, ""],
+    ["DEL p50, one at a time (ms)", agent.delP50, alone.delP50, base.delP50, ""],
+    ["DEL p95, one at a time (ms)", agent.delP95, alone.delP95, base.delP95, ""],
+    [
+      "machine CPU per ADD, one at a time (ms)",
+      agent.cpuPerAdd,
+      alone.cpuPerAdd,
+      base.cpuPerAdd,
+      "<= 0.8",
+    ],
+    ...AT_ONCE.map((n): Row => [
       `${n} ADDs at once, wall (ms)`,
-      us.atOnce[n].wallMs,
+      agent.atOnce[n].wallMs,
+      alone.atOnce[n].wallMs,
       base.atOnce[n].wallMs,
       n === 30 ? "<= 0.8" : "",
-      "",
     ]),
-    ...AT_ONCE.map((n): [string, number, number, string, string] => [
+    ...AT_ONCE.map((n): Row => [
       `${n} ADDs at once, machine CPU per pod (ms)`,
-      us.atOnce[n].cpuPerPodMs,
+      agent.atOnce[n].cpuPerPodMs,
+      alone.atOnce[n].cpuPerPodMs,
       base.atOnce[n].cpuPerPodMs,
       n === 30 ? "<= 0.8" : "",
-      "",
     ]),
   ];
   const fmt = (v: number) => v.toFixed(0);
+  const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(8);
   const lines = [
-    `${"".padEnd(44)}${"plugin".padStart(9)}${"floor".padStart(9)}${"ratio".padStart(8)}  goal`,
-    ...rows.map(([what, a, b, goal]) =>
-      `${what.padEnd(44)}${fmt(a).padStart(9)}${fmt(b).padStart(9)}${
-        (a / b).toFixed(2).padStart(8)
-      }  ${goal}`
+    "agent: calls served by the node agent (strongswan agent); alone: no agent",
+    `${"".padEnd(44)}${"agent".padStart(8)}${"alone".padStart(8)}${"floor".padStart(8)}${
+      "agent/fl".padStart(9)
+    }${"alone/fl".padStart(9)}  goal`,
+    ...rows.map(([what, a, b, f, goal]) =>
+      `${what.padEnd(44)}${fmt(a).padStart(8)}${fmt(b).padStart(8)}${fmt(f).padStart(8)} ${
+        ratio(a, f)
+      } ${ratio(b, f)}  ${goal}`
     ),
-    `${"pod daemon PSS with 30 pods up (KiB)".padEnd(44)}${fmt(daemonPss).padStart(9)}${
-      "".padStart(17)
+    `${"pod daemon PSS with 30 pods up (KiB)".padEnd(44)}${fmt(daemonPss).padStart(8)}${
+      "".padStart(34)
     }  <= 2048`,
-    `${"the plugin's own peak RSS (KiB)".padEnd(44)}${fmt(peakRss).padStart(9)}`,
+    `${"the plugin's process, peak RSS (KiB)".padEnd(44)}${fmt(shimRss).padStart(8)}${
+      fmt(aloneRss).padStart(8)
+    }`,
+    `${"the node agent, peak RSS (KiB)".padEnd(44)}${fmt(agentRss).padStart(8)}`,
     `machine CPU: ${cpu.what}`,
   ];
   console.log(lines.join("\n"));
   const model = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
   const result = {
     machine: { cpu: model, cores: navigator.hardwareConcurrency, deno: Deno.version.deno },
-    plugin: us,
+    plugin: agent,
+    pluginAlone: alone,
     floor: base,
-    ratios: Object.fromEntries(rows.map(([what, a, b]) => [what, a / b])),
+    ratios: Object.fromEntries(rows.map(([what, a, _, f]) => [what, a / f])),
+    ratiosAlone: Object.fromEntries(rows.map(([what, _, b, f]) => [what, b / f])),
     podDaemonPssKiB: daemonPss,
-    pluginPeakRssKiB: peakRss,
+    pluginPeakRssKiB: shimRss,
+    pluginAlonePeakRssKiB: aloneRss,
+    agentPeakRssKiB: agentRss,
     cpuMeasured: cpu.what,
   };
   await Deno.mkdir("dist", { recursive: true });
   await Deno.writeTextFile("dist/bench.json", JSON.stringify(result, null, 2));
   console.log("wrote dist/bench.json");
 } finally {
-  await byHand.cleanup();
+  for (const way of ways) await way.cleanup();
   await lab.cleanup();
   await cpu.close();
 }

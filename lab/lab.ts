@@ -18,6 +18,7 @@ import {
   stopDaemon,
 } from "../mod/ipsec/daemon.ts";
 import { ViciClient } from "../mod/ipsec/vici.ts";
+import { sleep } from "../mod/timer.ts";
 import { callPlugin, installLauncher, type PluginOutput, REFERENCE_PLUGINS } from "./plugin.ts";
 
 export const SERVER_IP = "10.9.0.2";
@@ -108,6 +109,8 @@ export class Lab {
   #hubs: Hub[] = [];
   /** Daemons the lab runs in the foreground (dnsmasq, Kea, their keepalived), ended at cleanup. */
   #children: Deno.ChildProcess[] = [];
+  /** Node agents (`strongswan agent`) by node. */
+  #agents = new Map<number, { child: Deno.ChildProcess; stderr: string; read: Promise<void> }>();
   #opts: LabOptions = { nodes: 0 };
   dir = "";
   cniPath: string[] = [];
@@ -634,6 +637,56 @@ export class Lab {
     }
   }
 
+  /**
+   * Starts the node agent on a node, as an operator would (`strongswan
+   * agent`, the plugin's file on CNI_PATH); ready once it serves.
+   */
+  async startAgent(node = 1): Promise<void> {
+    const child = new Deno.Command("ip", {
+      args: ["netns", "exec", this.nodeNetns(node), join(this.cniPath[0], "strongswan"), "agent"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const agent = { child, stderr: "", read: Promise.resolve() };
+    agent.read = (async () => {
+      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+        agent.stderr += text;
+      }
+    })().catch(() => {});
+    this.#agents.set(node, agent);
+    for (let i = 0; i < 200 && !agent.stderr.includes("serving"); i++) {
+      if (await Promise.race([child.status.then(() => true), sleep(50).then(() => false)])) break;
+    }
+    if (agent.stderr.includes("serving")) return;
+    await this.stopAgent(node);
+    throw new Error(`the agent on node ${node} did not start: ${agent.stderr}`);
+  }
+
+  /** What a node's agent wrote to stderr so far. */
+  agentLog(node = 1): string {
+    return this.#agents.get(node)?.stderr ?? "";
+  }
+
+  /** The node's last agent, running or ended (its pid). */
+  agent(node = 1): Deno.ChildProcess | undefined {
+    return this.#agents.get(node)?.child;
+  }
+
+  /** Ends a node's agent as an operator does (SIGTERM: it finishes calls under way first). */
+  async stopAgent(node = 1, signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    const agent = this.#agents.get(node);
+    if (!agent) throw new Error(`no agent runs on node ${node}`);
+    try {
+      agent.child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+    const status = await agent.child.status;
+    await agent.read;
+    return status;
+  }
+
   /** Puts an executable script on the lab's CNI_PATH (a fake IPAM plugin, say). */
   async installScript(name: string, script: string): Promise<void> {
     await Deno.writeTextFile(join(this.cniPath[0], name), script, { mode: 0o755 });
@@ -767,6 +820,8 @@ export class Lab {
       await this.exec(pod, "DEL", config).catch(() => {});
     }
     for (let i = 1; i <= this.#hubs.length; i++) await this.stopHub(i).catch(() => {});
+    for (const node of this.#agents.keys()) await this.stopAgent(node);
+    this.#agents.clear();
     for (const child of this.#children) {
       try {
         child.kill("SIGTERM");

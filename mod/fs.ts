@@ -74,6 +74,20 @@ export async function ensureDirectory(dir: string, mode: number): Promise<void> 
   await Deno.mkdir(dir, { recursive: true, mode });
 }
 
+/**
+ * Why a directory cannot be trusted to hold what only root may place there
+ * (a PSK, the node agent's socket), or undefined (pure).
+ */
+export function directoryProblem(dir: string, info: Deno.FileInfo): string | undefined {
+  if (info.isSymlink) return `${dir} is a symlink`;
+  if (!info.isDirectory) return `${dir} is not a directory`;
+  if (info.uid !== null && info.uid !== 0) return `${dir} is not owned by root`;
+  if (info.mode !== null && (info.mode & 0o022) !== 0) {
+    return `${dir} is writable by group or others`;
+  }
+  return undefined;
+}
+
 /** The directory a path is in ("/a/b" -> "/a", "/a" -> "/"). */
 export function parentDir(path: string): string {
   const trimmed = path.replace(/\/+$/, "");

@@ -17,20 +17,37 @@ const encoder = new TextEncoder();
 const rank = (level: LogLevel) => LOG_LEVELS.indexOf(level);
 
 const stderrLevel: LogLevel = Deno.env.get("STRONGSWAN_CNI_LOG") === "debug" ? "debug" : "warn";
-let file: string | undefined;
-let fileLevel: LogLevel = "info";
-let rotationChecked = false;
+/** Where one command's lines go: its config's logFile and logLevel. */
+export interface LogTarget {
+  file?: string;
+  level: LogLevel;
+  rotationChecked: boolean;
+}
+
+export function newLogTarget(): LogTarget {
+  return { level: "info", rotationChecked: false };
+}
+
+const processTarget = newLogTarget();
+/** The node agent runs many commands at once, each with a target of its own. */
+let currentTarget = (): LogTarget => processTarget;
+
+/** Makes lines go to the target source() returns (the node agent's per-command one). */
+export function useLogTargets(source: () => LogTarget | undefined): void {
+  currentTarget = () => source() ?? processTarget;
+}
 
 /** Where lines go from now on (the config's logFile and logLevel; "" for no file). */
 export function configureLog(path: string, level: LogLevel): void {
-  file = path === "" ? undefined : path;
-  fileLevel = level;
-  rotationChecked = false;
+  const target = currentTarget();
+  target.file = path === "" ? undefined : path;
+  target.level = level;
+  target.rotationChecked = false;
 }
 
-/** Moves a full log aside once per process, before its first line. */
-function rotateIfFull(path: string): void {
-  rotationChecked = true;
+/** Moves a full log aside once per command, before its first line. */
+function rotateIfFull(target: LogTarget, path: string): void {
+  target.rotationChecked = true;
   try {
     if (Deno.statSync(path).size > MAX_LOG_BYTES) Deno.renameSync(path, `${path}.1`);
   } catch {
@@ -42,14 +59,15 @@ function write(level: LogLevel, msg: string): void {
   if (rank(level) <= rank(stderrLevel)) {
     Deno.stderr.writeSync(encoder.encode(`strongswan-cni ${level}: ${msg}\n`));
   }
-  if (file && rank(level) <= rank(fileLevel)) {
+  const target = currentTarget();
+  if (target.file && rank(level) <= rank(target.level)) {
     try {
-      if (!rotationChecked) rotateIfFull(file);
-      Deno.writeFileSync(file, encoder.encode(`${new Date().toISOString()} ${level} ${msg}\n`), {
-        append: true,
-        create: true,
-        mode: 0o600,
-      });
+      if (!target.rotationChecked) rotateIfFull(target, target.file);
+      Deno.writeFileSync(
+        target.file,
+        encoder.encode(`${new Date().toISOString()} ${level} ${msg}\n`),
+        { append: true, create: true, mode: 0o600 },
+      );
     } catch {
       // A log that cannot be written must not fail the command.
     }

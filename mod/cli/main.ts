@@ -2,7 +2,7 @@
 
 import { CniError } from "../cni/errors.ts";
 import { type NetConf, redacted } from "../config/load.ts";
-import { about } from "../version.ts";
+import { about, PLUGIN_VERSION } from "../version.ts";
 import {
   type CliOutcome,
   loadFile,
@@ -61,6 +61,8 @@ Operator commands:
   status --hub [FILE] [--vici-socket PATH] [--json]
                             the pods this hub holds; with FILE, whether it is the active
                             hub (holds serverIP). Socket default: /var/run/charon.vici
+  agent                     serve this node's CNI calls from one resident process (a
+                            call then costs about half the CPU); runs until SIGTERM
   --version                 print the plugin's version
   --help                    print this help
 
@@ -79,6 +81,20 @@ async function render(file: string | undefined, values: Options): Promise<CliOut
   const mode = renderedMode(rendered);
   const outcome = await writeFileAtomic(out, renderedText(rendered), mode);
   return { stdout: `${out}: ${outcome} (mode ${mode.toString(8)})\n`, stderr, exitCode: 0 };
+}
+
+/** `agent`: serves until SIGTERM or SIGINT, then lets the commands under way finish. */
+async function runAgent(): Promise<CliOutcome> {
+  const { startAgent } = await import("../agent/server.ts");
+  const agent = await startAgent();
+  const write = (line: string) => Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
+  write(`strongswan agent ${PLUGIN_VERSION}: serving ${agent.socket}`);
+  const signal = await new Promise<Deno.Signal>((resolve) => {
+    for (const s of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(s, () => resolve(s));
+  });
+  write(`strongswan agent: ${signal}: finishing the commands under way`);
+  await agent.close();
+  return { stdout: "", stderr: "strongswan agent: stopped\n", exitCode: 0 };
 }
 
 export async function runCli(args: string[]): Promise<CliOutcome> {
@@ -157,6 +173,8 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
           file ? (await loadFile(file)).vpn.serverIP : undefined,
           values.json === true,
         );
+      case "agent":
+        return await runAgent();
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

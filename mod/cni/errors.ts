@@ -21,6 +21,7 @@ export const Code = {
   DaemonFailed: 103,
   TunnelRejected: 104,
   CheckFailed: 105,
+  AgentFailed: 106,
 } as const;
 
 export type CodeValue = typeof Code[keyof typeof Code];

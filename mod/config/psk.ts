@@ -6,6 +6,8 @@
  */
 
 import { CniError, Code } from "../cni/errors.ts";
+import { directoryProblem } from "../fs.ts";
+import { readMessage } from "../io.ts";
 import type { Vpn } from "./load.ts";
 import { PSK_DIR } from "./schema.ts";
 import { Secret } from "./secret.ts";
@@ -15,17 +17,6 @@ const MAX_PSK_BYTES = 4096;
 
 function refused(file: string, why: string, details = ""): CniError {
   return new CniError(Code.InvalidConfig, `vpn.pskFile ${file} ${why}`, details);
-}
-
-/** Why a directory on the way to the PSK could let someone else swap the file (pure). */
-export function directoryProblem(dir: string, info: Deno.FileInfo): string | undefined {
-  if (info.isSymlink) return `${dir} is a symlink`;
-  if (!info.isDirectory) return `${dir} is not a directory`;
-  if (info.uid !== null && info.uid !== 0) return `${dir} is not owned by root`;
-  if (info.mode !== null && (info.mode & 0o022) !== 0) {
-    return `${dir} is writable by group or others`;
-  }
-  return undefined;
 }
 
 /** Why the opened PSK file may not be used (pure): before is lstat of the path, opened fstat of the file. */
@@ -78,15 +69,9 @@ export async function readPskFile(file: string, dir = PSK_DIR): Promise<Secret> 
   try {
     const problem = fileProblem(before, await handle.stat());
     if (problem) throw refused(file, problem);
-    const buf = new Uint8Array(MAX_PSK_BYTES + 1);
-    let size = 0;
-    for (;;) {
-      const got = await handle.read(buf.subarray(size));
-      if (got === null || got === 0) break;
-      size += got;
-      if (size > MAX_PSK_BYTES) throw refused(file, `is larger than ${MAX_PSK_BYTES} bytes`);
-    }
-    const psk = new TextDecoder().decode(buf.subarray(0, size)).trim();
+    const bytes = await readMessage(handle, MAX_PSK_BYTES);
+    if (typeof bytes === "string") throw refused(file, `is larger than ${MAX_PSK_BYTES} bytes`);
+    const psk = new TextDecoder().decode(bytes).trim();
     if (psk === "") throw refused(file, "is empty");
     return new Secret(psk);
   } finally {

@@ -50,7 +50,8 @@ export async function resolveDatapath(
   if (ok) await tryRun(isolated(netns, ["ip", "xfrm", "state", "delete", ...PROBE_SA]));
   const found: ResolvedDatapath = ok ? "kernel" : "userspace";
   await Deno.mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
-  const tmp = `${CACHE_FILE}.${Deno.pid}`;
+  // The node agent may probe for two commands at once.
+  const tmp = `${CACHE_FILE}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`;
   await Deno.writeTextFile(tmp, found);
   await Deno.rename(tmp, CACHE_FILE);
   return found;

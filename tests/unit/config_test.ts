@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Code } from "../../mod/cni/errors.ts";
 import { ipamInput, parseNetConf, validateNetConf } from "../../mod/config/load.ts";
-import { directoryProblem, fileProblem, readPsk } from "../../mod/config/psk.ts";
+import { fileProblem, readPsk } from "../../mod/config/psk.ts";
+import { directoryProblem } from "../../mod/fs.ts";
 import { DEFAULTS } from "../../mod/config/schema.ts";
 import { assertRejectsCni, assertThrowsCni, config, SEED_CONFIG } from "./helpers.ts";
 

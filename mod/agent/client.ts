@@ -1,0 +1,114 @@
+/**
+ * A CNI call's side of the node agent (protocol.ts). Small on purpose: a
+ * call that the agent serves loads nothing of the plugin but this.
+ */
+
+import { CniError, Code } from "../cni/errors.ts";
+import type { Handlers, Stdin } from "../cni/skel.ts";
+import { directoryProblem } from "../fs.ts";
+import { readMessage, writeAll } from "../io.ts";
+import { log } from "../log.ts";
+import type { Ran } from "../plugin/run.ts";
+import { after } from "../timer.ts";
+import {
+  AGENT_DIR,
+  type AgentRequest,
+  agentSocket,
+  parseReply,
+  REPLY_LIMIT,
+  requestFor,
+} from "./protocol.ts";
+
+/** Past every deadline of a command's own steps; runtimes give up sooner. */
+export const REPLY_TIMEOUT_MS = 300_000;
+
+/** What the agent did with a call: its outcome, or a failure after it took the call. */
+type Relayed = Ran | { failed: CniError };
+
+/** The agent's outcome for request; undefined when no agent took it (nothing ran). */
+export async function relay(
+  request: AgentRequest,
+  dir = AGENT_DIR,
+  timeoutMs = REPLY_TIMEOUT_MS,
+): Promise<Relayed | undefined> {
+  let socket: string;
+  try {
+    const problem = directoryProblem(dir, await Deno.lstat(dir));
+    if (problem) {
+      log.warn(`the node agent is not used: ${problem}`);
+      return undefined;
+    }
+    socket = agentSocket(dir);
+  } catch {
+    return undefined; // No directory: no agent on this node.
+  }
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path: socket });
+  } catch (err) {
+    // No socket, or one left by an agent that ended: no agent.
+    if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused)) {
+      log.warn(`the node agent at ${socket} is not used: ${(err as Error).message}`);
+    }
+    return undefined;
+  }
+  try {
+    try {
+      await writeAll(conn, new TextEncoder().encode(JSON.stringify(request)));
+    } catch (err) {
+      // The agent acts on a whole request only: this one never ran.
+      log.warn(`the node agent at ${socket} did not take the call: ${(err as Error).message}`);
+      return undefined;
+    }
+    let cancel = () => {};
+    const expired = new Promise<"timeout">((r) => cancel = after(timeoutMs, () => r("timeout")));
+    let bytes: Awaited<ReturnType<typeof readMessage>>;
+    try {
+      await conn.closeWrite();
+      bytes = await readMessage(conn, REPLY_LIMIT, expired);
+    } finally {
+      cancel();
+    }
+    if (bytes === "timeout") throw new Error(`no answer within ${timeoutMs / 1000} s`);
+    if (bytes === "too big") throw new Error(`an answer over ${REPLY_LIMIT} bytes`);
+    if (bytes.length === 0) throw new Error("it closed the connection without an answer");
+    const reply = parseReply(new TextDecoder().decode(bytes));
+    if ("refused" in reply) {
+      log.warn(`the node agent refused the call (${reply.refused}): it runs here instead`);
+      return undefined;
+    }
+    return reply;
+  } catch (err) {
+    return {
+      failed: new CniError(
+        Code.AgentFailed,
+        `the node agent (${socket}) failed during the command, which may have partly run: ${
+          (err as Error).message
+        }`,
+      ),
+    };
+  } finally {
+    conn.close();
+  }
+}
+
+/** Every handler fails with err: the boundary then words it for the config's version. */
+function failingWith(err: CniError): Handlers {
+  const fail = () => Promise.reject(err);
+  return { add: fail, del: fail, check: fail, status: fail, gc: fail };
+}
+
+/**
+ * The command, run by this node's agent if there is one; undefined when
+ * there is none (or it refused): then the command is to run here.
+ */
+export async function runByAgent(
+  getEnv: (name: string) => string | undefined,
+  stdin: Stdin,
+): Promise<Ran | undefined> {
+  if (typeof stdin !== "string" || getEnv("CNI_COMMAND") === "VERSION") return undefined;
+  const relayed = await relay(requestFor(getEnv, stdin));
+  if (relayed === undefined || !("failed" in relayed)) return relayed;
+  const { runCommand } = await import("../plugin/run.ts");
+  return await runCommand(getEnv, stdin, failingWith(relayed.failed));
+}
