@@ -39,7 +39,7 @@ export async function uidOf(user: string): Promise<number | undefined> {
 const PRIVATE_RUN_SCRIPT = 'umask 077 && mount --bind "$1" /run && exec "$2"';
 
 /** Programs the daemon's pid runs as while it starts, before it is charon. */
-const LAUNCH_CHAIN = ["nsenter", "unshare", "sh", "dash", "bash", "charon"];
+const LAUNCH_CHAIN = ["setsid", "nsenter", "unshare", "sh", "dash", "bash", "charon"];
 
 export interface DaemonPaths {
   dir: string;

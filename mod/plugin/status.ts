@@ -20,7 +20,7 @@ const PLUGIN_PACKAGES: Record<string, string> = {
   "kernel-libipsec": "libcharon-extra-plugins",
   vici: "strongswan-swanctl",
 };
-const REQUIRED_TOOLS = ["ip", "nsenter", "unshare", "iptables-restore", "iptables-save"];
+const REQUIRED_TOOLS = ["ip", "nsenter", "unshare", "setsid", "iptables-restore", "iptables-save"];
 
 /** The strongSwan plugin files a datapath needs, with the Debian package of each (pure). */
 export function requiredPlugins(
