@@ -2,7 +2,8 @@
  * The main job: a hub pair (keepalived moves serverIP), a lease server and
  * two nodes in network namespaces, two pods per node (both nodes on the same
  * 172.17.0.0/16 bridge subnet, as in the seed), the plugin's ADD for each pod
- * exactly as a runtime runs it, a ping matrix over the virtual IPs; then the
+ * exactly as a runtime runs it (node 1's calls served by its node agent,
+ * node 2's each in a process of its own), a ping matrix over the virtual IPs; then the
  * active hub's strongSwan crashes and restarts, and every pod comes back by
  * itself with its address; then the active hub's host is cut off mid-ping
  * and every pod moves to the standby, again with its address; then DEL for
@@ -101,6 +102,10 @@ async function main(): Promise<number> {
   );
   const lab = await Lab.create({ nodes: NODES, leaseServer: true, hubs: 2 });
   try {
+    await lab.startAgent(1);
+    console.log(
+      "node1 runs the node agent (`strongswan agent`); node2 does not: its calls each run in a process of their own.\n",
+    );
     const pods: Pod[] = [];
     for (let n = 1; n <= NODES; n++) {
       for (let p = 1; p <= PODS_PER_NODE; p++) pods.push(await lab.pod(n, `pod${n}${p}`));
@@ -120,13 +125,15 @@ async function main(): Promise<number> {
     const vips = added.map(vip);
 
     console.log(
-      `${pad("pod", 8)}${pad("node", 8)}${pad("bridge IP", 16)}${pad("virtual IP", 16)}ADD time`,
+      `${pad("pod", 8)}${pad("node", 8)}${pad("bridge IP", 16)}${pad("virtual IP", 16)}${
+        pad("ADD time", 10)
+      }served by`,
     );
     pods.forEach((pod, i) => {
       console.log(
         `${pad(pod.name, 8)}${pad(`node${pod.node}`, 8)}${pad(bridgeIp(added[i]), 16)}${
           pad(vips[i], 16)
-        }${added[i].ms.toFixed(0)} ms`,
+        }${pad(`${added[i].ms.toFixed(0)} ms`, 10)}${pod.node === 1 ? "the agent" : "its process"}`,
       );
     });
 
@@ -186,14 +193,22 @@ async function main(): Promise<number> {
     const delFailed = deleted.filter((o) => o.code !== 0).length;
     // The hub releases each lease as the pod's SA goes.
     await new Promise((r) => setTimeout(r, 200));
+    const agentSocket = /serving (\S+)/.exec(lab.agentLog(1))?.[1] ?? "";
+    const agentEnd = await lab.stopAgent(1);
     const left = await leftovers(lab, pods);
+    if (agentEnd.code !== 0) left.push(`the agent ended with code ${agentEnd.code}`);
+    if (await Deno.lstat(agentSocket).then(() => true, () => false)) {
+      left.push(`the agent's socket ${agentSocket}`);
+    }
     const delMs = deleted.map((o) => o.ms.toFixed(0)).join(", ");
     console.log(
       `\nDEL for every pod: ${delFailed === 0 ? "ok" : `${delFailed} failed`} (${delMs} ms)`,
     );
     console.log(
       `Left behind: ${
-        left.length === 0 ? "nothing (no daemon, state, hub SA or lease)" : left.join("; ")
+        left.length === 0
+          ? "nothing (no daemon, state, hub SA, lease, or agent socket)"
+          : left.join("; ")
       }`,
     );
     const ok = failures === 0 && kept && delFailed === 0 && left.length === 0;

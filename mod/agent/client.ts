@@ -92,6 +92,17 @@ export async function relay(
   }
 }
 
+/** The socket of this network namespace's agent, if one answers there (for the operator). */
+export async function servingAgent(dir = AGENT_DIR): Promise<string | undefined> {
+  try {
+    const socket = agentSocket(dir);
+    (await Deno.connect({ transport: "unix", path: socket })).close();
+    return socket;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Every handler fails with err: the boundary then words it for the config's version. */
 function failingWith(err: CniError): Handlers {
   const fail = () => Promise.reject(err);

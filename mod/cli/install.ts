@@ -13,6 +13,7 @@ import { isOurDaemon } from "../ipsec/daemon.ts";
 import { listStateDirs } from "../state.ts";
 import type { CliOutcome } from "./common.ts";
 import { RUNTIME_FLAGS } from "../runtime.ts";
+import { servingAgent } from "../agent/client.ts";
 
 export const DEFAULT_BIN_DIR = "/opt/cni/bin";
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
@@ -97,6 +98,7 @@ export async function install(values: Options): Promise<CliOutcome> {
   const conflist = `${confDir}/${conflistName(conf.name)}`;
   const mode = renderedMode(rendered);
   const confOutcome = await writeFileAtomic(conflist, renderedText(rendered), mode);
+  const agent = binOutcome === "unchanged" ? undefined : await servingAgent();
   return {
     stdout: [
       said(bin, binOutcome, binOutcome === "unchanged" ? "" : ` (${program.what})`),
@@ -107,6 +109,7 @@ export async function install(values: Options): Promise<CliOutcome> {
           rendered.holdsPsk ? ": it holds the PSK" : ""
         })`,
       ),
+      ...(agent ? [`the node agent at ${agent} runs the program it started with: restart it`] : []),
     ].join("\n") + "\n",
     stderr: rendered.warnings.map((w) => `warning: ${w}\n`).join(""),
     exitCode: 0,

@@ -5,6 +5,7 @@
  * `strongswan status --hub`: the pods a hub holds, and whether it is active.
  */
 
+import { servingAgent } from "../agent/client.ts";
 import { daemonPaths, isOurDaemon } from "../ipsec/daemon.ts";
 import { childInstalled, listSa } from "../ipsec/tunnel.ts";
 import { ViciClient, type ViciMessage } from "../ipsec/vici.ts";
@@ -114,7 +115,13 @@ export async function nodeStatus(
   const unhealthy = rows.filter((r) => r.problems.length > 0).length;
   const exitCode = unhealthy > 0 ? 1 : 0;
   if (json) return { stdout: `${JSON.stringify(rows, null, 2)}\n`, stderr: "", exitCode };
-  if (rows.length === 0) return { stdout: "no attachments on this node\n", stderr: "", exitCode };
+  const socket = await servingAgent();
+  const agent = socket
+    ? `node agent: serving at ${socket}`
+    : "node agent: none (each CNI call runs in a process of its own)";
+  if (rows.length === 0) {
+    return { stdout: `no attachments on this node\n${agent}\n`, stderr: "", exitCode };
+  }
   const text = table([
     ["NETWORK", "CONTAINER", "IF", "POD", "BRIDGE IP", "VIRTUAL IP", "TUNNEL", "UP", "IN", "OUT"],
     ...rows.map((r) => [
@@ -138,7 +145,7 @@ export async function nodeStatus(
       problems.map((p) => `  ${p}`).join("\n")
     }`
     : `\nall ${rows.length} attachment(s) healthy`;
-  return { stdout: `${text}\n${summary}\n`, stderr: "", exitCode };
+  return { stdout: `${text}\n${summary}\n${agent}\n`, stderr: "", exitCode };
 }
 
 export interface HubPod {

@@ -43,6 +43,15 @@ async function startedByAgent(lab: Lab, pod: Pod): Promise<boolean> {
   return (await procStat(await daemonOf(pod)))?.parent === lab.agent(1)?.pid;
 }
 
+/** A config whose IPAM takes a second: its ADD is surely under way when the agent is signalled. */
+async function slowIpamConfig(lab: Lab): Promise<Record<string, unknown>> {
+  await lab.installScript(
+    "slow-ipam",
+    `#!/bin/sh\nsleep 1\nexec ${join(lab.cniPath.at(-1)!, "host-local")}\n`,
+  );
+  return lab.config(1, { ipam: { ...lab.config(1).ipam as object, type: "slow-ipam" } });
+}
+
 function agentSocketOf(lab: Lab): string {
   const socket = /serving (\S+)/.exec(lab.agentLog(1))?.[1];
   assert.ok(socket, `the agent did not say where it serves: ${lab.agentLog(1)}`);
@@ -104,14 +113,11 @@ labTest(
   "agent: SIGTERM lets the ADD under way finish; the pods' daemons outlive the agent; calls then run in their own process",
   { nodes: 1 },
   async (lab) => {
-    // An IPAM plugin that takes a second makes sure the ADD is under way when SIGTERM comes.
-    await lab.installScript(
-      "slow-ipam",
-      `#!/bin/sh\nsleep 1\nexec ${join(lab.cniPath.at(-1)!, "host-local")}\n`,
-    );
     await lab.startAgent(1);
     const agentPid = lab.agent(1)!.pid;
-    const slow = lab.config(1, { ipam: { ...lab.config(1).ipam as object, type: "slow-ipam" } });
+    const status = await lab.cli(1, "status");
+    assert.match(status.stdout, new RegExp(`node agent: serving at ${agentSocketOf(lab)}`));
+    const slow = await slowIpamConfig(lab);
     const pod = await lab.pod(1, "slow");
     const adding = lab.add(pod, slow);
     await new Promise((r) => setTimeout(r, 400));
@@ -124,6 +130,7 @@ labTest(
     assert.ok(await processGone(agentPid));
     assert.ok(!(await processGone(daemon)), "the pod's daemon ended with the agent");
     await assert.rejects(() => Deno.lstat(agentSocketOf(lab)), "the socket is left");
+    assert.match((await lab.cli(1, "status")).stdout, /node agent: none/);
     // No agent: the plugin's own process serves.
     const later = await lab.pod(1, "later");
     assertOk(await lab.add(later));
@@ -139,13 +146,9 @@ labTest(
   "agent: killed mid-ADD, the call fails (106) saying so; DEL, with the socket stale, removes all of it; a new agent claims the socket",
   { nodes: 1 },
   async (lab) => {
-    await lab.installScript(
-      "slow-ipam",
-      `#!/bin/sh\nsleep 1\nexec ${join(lab.cniPath.at(-1)!, "host-local")}\n`,
-    );
     await lab.startAgent(1);
     const socket = agentSocketOf(lab);
-    const slow = lab.config(1, { ipam: { ...lab.config(1).ipam as object, type: "slow-ipam" } });
+    const slow = await slowIpamConfig(lab);
     const pod = await lab.pod(1, "killed");
     const adding = lab.add(pod, slow);
     await new Promise((r) => setTimeout(r, 400));
