@@ -11,7 +11,7 @@
 
 import { directoryProblem } from "../fs.ts";
 import { readMessage, writeAll } from "../io.ts";
-import { type LogTarget, newLogTarget, useLogTargets } from "../log.ts";
+import { log, type LogTarget, newLogTarget, useLogTargets } from "../log.ts";
 import { type Ran, runCommand } from "../plugin/run.ts";
 import { after } from "../timer.ts";
 import { PLUGIN_VERSION } from "../version.ts";
@@ -30,6 +30,8 @@ export interface Agent {
   /** Stops taking calls, waits for those under way, removes the socket. */
   close(): Promise<void>;
 }
+
+const describe = (err: unknown) => err instanceof Error ? err.message : String(err);
 
 /** Makes dir root's own (0700), or says why it cannot be trusted. */
 async function prepareDir(dir: string): Promise<void> {
@@ -67,7 +69,7 @@ async function serveOne(conn: Deno.Conn, scope: Scope): Promise<void> {
     else if (bytes === "too big") request = { refused: "the request is too big" };
     else request = parseRequest(new TextDecoder().decode(bytes));
   } catch (err) {
-    request = { refused: `unreadable request: ${(err as Error).message}` };
+    request = { refused: `unreadable request: ${describe(err)}` };
   } finally {
     cancel();
   }
@@ -101,6 +103,11 @@ export async function startAgent(dir = AGENT_DIR): Promise<Agent> {
   const { AsyncLocalStorage } = await import("node:async_hooks");
   const targets = new AsyncLocalStorage<LogTarget>();
   useLogTargets(() => targets.getStore());
+  // A command's stray failure would end its own process; here it must not end the others'.
+  addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    log.error(`agent: a command left a failure unhandled: ${describe(e.reason)}`);
+  });
   const scope: Scope = (target, command) => targets.run(target, command);
   const underway = new Set<Promise<void>>();
   const accepting = (async () => {
