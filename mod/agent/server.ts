@@ -94,10 +94,19 @@ async function serveOne(conn: Deno.Conn, scope: Scope): Promise<void> {
 
 /** Starts serving this network namespace's calls; see the module comment. */
 export async function startAgent(dir = AGENT_DIR): Promise<Agent> {
-  await prepareDir(dir);
   const socket = agentSocket(dir);
-  await claimSocket(socket);
-  const listener = Deno.listen({ transport: "unix", path: socket });
+  let listener: Deno.Listener;
+  for (let attempt = 1;; attempt++) {
+    await prepareDir(dir);
+    await claimSocket(socket);
+    try {
+      listener = Deno.listen({ transport: "unix", path: socket });
+      break;
+    } catch (err) {
+      // Another namespace's agent, the last to stop, removed the directory meanwhile.
+      if (!(err instanceof Deno.errors.NotFound) || attempt === 3) throw err;
+    }
+  }
   await Deno.chmod(socket, 0o600);
   // Loaded here: only the agent needs it, and Node's layer costs a CNI call ~8 ms to start.
   const { AsyncLocalStorage } = await import("node:async_hooks");

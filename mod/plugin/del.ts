@@ -1,6 +1,6 @@
 /**
- * DEL: the IPsec half first (IKE_SA ended so the hub frees the address,
- * daemon stopped, its directory removed), then the bridge half. Idempotent:
+ * DEL: the IKE_SA ended first (the hub frees the address), then the bridge
+ * half, then the daemon stopped and its directory removed, then the guard. Idempotent:
  * whatever is already gone (netns, veth, rules, state) is not an error.
  * Inside the pod's netns it touches only the namespace ADD used, and leaves
  * the guard rules while another attachment in that namespace needs them.
@@ -51,21 +51,32 @@ export async function detach(
   const names = await attachmentNames(target.containerId, target.ifname);
   const state = await readState(names.stateDir);
   const netns = await ownNetns(state, target.netns);
-  await teardownDaemon(names.stateDir, state?.daemon);
-  const guard = netns
-    ? releaseTunnelGuard(names.stateDir, state!.netnsId!, netns, conf)
-    : Promise.resolve();
-  const settled = await Promise.allSettled([
-    ipamCall("DEL", target, env, conf),
-    deleteVeth(names.hostVeth),
-    removeMasquerade(
-      names.chain,
-      conf.ipMasq && state?.podAddresses
-        ? { podCidrs: state.podAddresses, comment: ruleComment(state.network, state.containerId) }
-        : undefined,
-    ),
-    guard,
-  ]);
+  const settled: PromiseSettledResult<unknown>[] = [];
+  await teardownDaemon(names.stateDir, state?.daemon, async () => {
+    settled.push(
+      ...await Promise.allSettled([
+        ipamCall("DEL", target, env, conf),
+        deleteVeth(names.hostVeth),
+        removeMasquerade(
+          names.chain,
+          conf.ipMasq && state?.podAddresses
+            ? {
+              podCidrs: state.podAddresses,
+              comment: ruleComment(state.network, state.containerId),
+            }
+            : undefined,
+        ),
+      ]),
+    );
+  });
+  // Only once the daemon is gone: until then the rules keep the pod's traffic out of the clear.
+  if (netns) {
+    settled.push(
+      ...await Promise.allSettled([
+        releaseTunnelGuard(names.stateDir, state!.netnsId!, netns, conf),
+      ]),
+    );
+  }
   const failed = settled.find((s) => s.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }
