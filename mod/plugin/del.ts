@@ -1,6 +1,6 @@
 /**
  * DEL: the IKE_SA ended first (the hub frees the address), then the bridge
- * half, then the daemon stopped and its directory removed, then the guard. Idempotent:
+ * half and the guard rules, then the daemon stopped and its directory removed. Idempotent:
  * whatever is already gone (netns, veth, rules, state) is not an error.
  * Inside the pod's netns it touches only the namespace ADD used, and leaves
  * the guard rules while another attachment in that namespace needs them.
@@ -66,17 +66,13 @@ export async function detach(
             }
             : undefined,
         ),
+        // Beside the veth, which takes the pod's way out with it (the order DEL always had).
+        netns
+          ? releaseTunnelGuard(names.stateDir, state!.netnsId!, netns, conf)
+          : Promise.resolve(),
       ]),
     );
   });
-  // Only once the daemon is gone: until then the rules keep the pod's traffic out of the clear.
-  if (netns) {
-    settled.push(
-      ...await Promise.allSettled([
-        releaseTunnelGuard(names.stateDir, state!.netnsId!, netns, conf),
-      ]),
-    );
-  }
   const failed = settled.find((s) => s.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }
