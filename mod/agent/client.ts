@@ -21,9 +21,18 @@ import {
 
 /** Past every deadline of a command's own steps; runtimes give up sooner. */
 export const REPLY_TIMEOUT_MS = 300_000;
+/** An agent that does not take a call this soon is not used (it may be hung). */
+export const CONNECT_TIMEOUT_MS = 2_000;
 
 /** What the agent did with a call: its outcome, or a failure after it took the call. */
 type Relayed = Ran | { failed: CniError };
+
+/** Resolves to "timeout" once ms have passed, unless cancel() comes first. */
+function deadline(ms: number): { expired: Promise<"timeout">; cancel: () => void } {
+  let cancel = () => {};
+  const expired = new Promise<"timeout">((r) => cancel = after(ms, () => r("timeout")));
+  return { expired, cancel };
+}
 
 /** The agent's outcome for request; undefined when no agent took it (nothing ran). */
 export async function relay(
@@ -42,33 +51,39 @@ export async function relay(
   } catch {
     return undefined; // No directory: no agent on this node.
   }
-  let conn: Deno.UnixConn;
+  const taking = deadline(CONNECT_TIMEOUT_MS);
+  let conn: Deno.UnixConn | undefined;
   try {
-    conn = await Deno.connect({ transport: "unix", path: socket });
+    const connecting = Deno.connect({ transport: "unix", path: socket });
+    const got = await Promise.race([connecting, taking.expired]);
+    if (got === "timeout") {
+      connecting.then((c) => c.close(), () => {});
+      throw new Error(`it did not take the call within ${CONNECT_TIMEOUT_MS} ms`);
+    }
+    conn = got;
+    // The agent acts on a whole request only: one not sent whole never ran.
+    const sent = await Promise.race([
+      writeAll(conn, new TextEncoder().encode(JSON.stringify(request))).then(() =>
+        conn!.closeWrite()
+      ),
+      taking.expired,
+    ]);
+    if (sent === "timeout") {
+      throw new Error(`it did not read the call within ${CONNECT_TIMEOUT_MS} ms`);
+    }
   } catch (err) {
-    // No socket, or one left by an agent that ended: no agent.
+    conn?.close();
+    // No socket, or one left by an agent that ended: no agent, nothing to say.
     if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.ConnectionRefused)) {
       log.warn(`the node agent at ${socket} is not used: ${(err as Error).message}`);
     }
     return undefined;
+  } finally {
+    taking.cancel();
   }
+  const answering = deadline(timeoutMs);
   try {
-    try {
-      await writeAll(conn, new TextEncoder().encode(JSON.stringify(request)));
-    } catch (err) {
-      // The agent acts on a whole request only: this one never ran.
-      log.warn(`the node agent at ${socket} did not take the call: ${(err as Error).message}`);
-      return undefined;
-    }
-    let cancel = () => {};
-    const expired = new Promise<"timeout">((r) => cancel = after(timeoutMs, () => r("timeout")));
-    let bytes: Awaited<ReturnType<typeof readMessage>>;
-    try {
-      await conn.closeWrite();
-      bytes = await readMessage(conn, REPLY_LIMIT, expired);
-    } finally {
-      cancel();
-    }
+    const bytes = await readMessage(conn, REPLY_LIMIT, answering.expired);
     if (bytes === "timeout") throw new Error(`no answer within ${timeoutMs / 1000} s`);
     if (bytes === "too big") throw new Error(`an answer over ${REPLY_LIMIT} bytes`);
     if (bytes.length === 0) throw new Error("it closed the connection without an answer");
@@ -88,6 +103,7 @@ export async function relay(
       ),
     };
   } finally {
+    answering.cancel();
     conn.close();
   }
 }

@@ -15,7 +15,7 @@ import {
   requestFor,
 } from "../../mod/agent/protocol.ts";
 import { Code } from "../../mod/cni/errors.ts";
-import { readMessage, writeAll } from "../../mod/io.ts";
+import { readMessage, STDIN_LIMIT, writeAll } from "../../mod/io.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
 import { procStat } from "../../mod/proc.ts";
 import { PLUGIN_VERSION } from "../../mod/version.ts";
@@ -215,9 +215,12 @@ labTest(
   },
 );
 
-/** A stand-in agent in a directory of its own that answers every call with reply (or never). */
+/**
+ * A stand-in agent in a directory of its own that answers every call with
+ * reply, or never (undefined), or does not even read it (null: hung).
+ */
 async function withFakeAgent(
-  reply: string | undefined,
+  reply: string | undefined | null,
   fn: (dir: string, calls: () => number) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "strongswan-agent-" });
@@ -227,8 +230,8 @@ async function withFakeAgent(
   const serving = (async () => {
     for await (const conn of listener) {
       calls++;
-      await readMessage(conn, REQUEST_LIMIT);
-      if (reply === undefined) held.push(conn);
+      if (reply !== null) await readMessage(conn, REQUEST_LIMIT);
+      if (reply === undefined || reply === null) held.push(conn);
       else {
         await writeAll(conn, new TextEncoder().encode(reply));
         conn.close();
@@ -248,7 +251,7 @@ async function withFakeAgent(
 const request = requestFor((name) => name === "CNI_COMMAND" ? "DEL" : undefined, "{}");
 
 rootTest(
-  "agent: a call turns an answer no agent gives into code 106, and a refusal or an untrusted directory into running here",
+  "agent: a call turns an answer no agent gives into code 106, and a refusal, a hung agent or an untrusted directory into running here",
   async () => {
     const failures: [string | undefined, RegExp][] = [
       ['{"stdout": 1}', /neither a command's outcome nor a refusal/],
@@ -264,6 +267,15 @@ rootTest(
         assert.match(relayed.failed.message, why);
       });
     }
+    // A hung agent that does not read a big call: the call runs here, after CONNECT_TIMEOUT_MS.
+    await withFakeAgent(null, async (dir, calls) => {
+      const big = requestFor(
+        (name) => name === "CNI_COMMAND" ? "ADD" : undefined,
+        "x".repeat(STDIN_LIMIT),
+      );
+      assert.equal(await relay(big, dir), undefined);
+      assert.equal(calls(), 1);
+    });
     await withFakeAgent('{"refused": "busy"}', async (dir, calls) => {
       assert.equal(await relay(request, dir), undefined);
       assert.equal(calls(), 1);
