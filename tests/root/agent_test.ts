@@ -17,13 +17,13 @@ import {
 import { Code } from "../../mod/cni/errors.ts";
 import { readMessage, STDIN_LIMIT, writeAll } from "../../mod/io.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
-import { procStat } from "../../mod/proc.ts";
 import { PLUGIN_VERSION } from "../../mod/version.ts";
 import type { Lab, Pod } from "../../lab/lab.ts";
 import {
   assertCniError,
   assertNothingLeft,
   assertOk,
+  daemonParent,
   daemonsOf,
   labTest,
   processGone,
@@ -40,7 +40,7 @@ async function daemonOf(pod: Pod): Promise<number> {
 
 /** Whether the agent ran the pod's ADD: the daemon it started is its child. */
 async function startedByAgent(lab: Lab, pod: Pod): Promise<boolean> {
-  return (await procStat(await daemonOf(pod)))?.parent === lab.agent(1)?.pid;
+  return (await daemonParent(pod.containerId, pod.ifname)) === lab.agent(1)?.pid;
 }
 
 /** A config whose IPAM takes a second: its ADD is surely under way when the agent is signalled. */

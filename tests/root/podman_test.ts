@@ -2,14 +2,15 @@
  * A real CNI runtime: Debian's podman (its CNI backend is libcni, the
  * library kubelet's runtimes use too) runs two containers on a network of
  * this plugin, installed with the plugin's own `install` into folders of the
- * test's own, inside a node namespace of the lab (hub: `server-config`).
+ * test's own, inside a node namespace of the lab (hub: `server-config`):
+ * the first while the node agent serves the node, the second without it.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { run } from "../../mod/exec.ts";
 import type { Lab, Pod } from "../../lab/lab.ts";
-import { assertNothingLeft, assertOk, labTest } from "./support.ts";
+import { assertNothingLeft, assertOk, daemonParent, labTest } from "./support.ts";
 
 interface Podman {
   (...args: string[]): Promise<string>;
@@ -71,7 +72,7 @@ async function importBusybox(lab: Lab, podman: Podman): Promise<string> {
 }
 
 labTest(
-  "podman: two containers on the plugin's network get virtual IPs, ping each other over the tunnel, and rm leaves nothing",
+  "podman: two containers on the plugin's network (one through the node agent) get virtual IPs, ping each other over the tunnel, and rm leaves nothing",
   { nodes: 1, leaseServer: true },
   async (lab) => {
     const binDir = join(lab.dir, "cni-bin");
@@ -101,26 +102,29 @@ labTest(
     const image = await importBusybox(lab, podman);
     const names = [`c1${lab.id}`, `c2${lab.id}`];
     const ids: string[] = [];
+    const runContainer = (name: string) =>
+      podman(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        lab.network,
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=4096:4096",
+        image,
+        "sleep",
+        "600",
+      );
     try {
-      for (const name of names) {
-        ids.push(
-          await podman(
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            lab.network,
-            "--ulimit",
-            "nofile=20000:20000",
-            "--ulimit",
-            "nproc=4096:4096",
-            image,
-            "sleep",
-            "600",
-          ),
-        );
-      }
+      // The first ADD through the node's agent, the second (agent stopped) in the plugin's process.
+      await lab.startAgent(1);
+      ids.push(await runContainer(names[0]));
+      assert.equal(await daemonParent(ids[0]), lab.agent(1)!.pid, "the agent served podman's ADD");
+      await lab.stopAgent(1);
+      ids.push(await runContainer(names[1]));
       const addresses = (await podman(
         "inspect",
         "--format",

@@ -172,6 +172,15 @@ export async function withPskFile(
   }
 }
 
+/** The parent of an attachment's strongSwan daemon: the node agent, while it runs, if it ran the ADD. */
+export async function daemonParent(
+  containerId: string,
+  ifname = "eth0",
+): Promise<number | undefined> {
+  const [pid] = await daemonsOf((await attachmentNames(containerId, ifname)).stateDir);
+  return pid === undefined ? undefined : (await procStat(pid))?.parent;
+}
+
 /** Whether the process is gone (or a zombie awaiting its reaper). */
 export async function processGone(pid: number): Promise<boolean> {
   const stat = await procStat(pid);
