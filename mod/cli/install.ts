@@ -14,6 +14,7 @@ import { listStateDirs } from "../state.ts";
 import type { CliOutcome } from "./common.ts";
 import { RUNTIME_FLAGS } from "../runtime.ts";
 import { servingAgent } from "../agent/client.ts";
+import { AGENT_UNIT, agentUnit, DEFAULT_UNIT_DIR } from "./agent_unit.ts";
 
 export const DEFAULT_BIN_DIR = "/opt/cni/bin";
 export const DEFAULT_CONF_DIR = "/etc/cni/net.d";
@@ -85,19 +86,28 @@ export async function install(values: Options): Promise<CliOutcome> {
   if (!config) throw new UsageError("install needs --config FILE");
   const binDir = pathOption(values, "bin-dir", DEFAULT_BIN_DIR);
   const confDir = pathOption(values, "conf-dir", DEFAULT_CONF_DIR);
+  const unitDir = pathOption(values, "unit-dir", DEFAULT_UNIT_DIR);
   const conf = await loadFile(config);
   const rendered = renderConfig(conf, true);
   await checkWritableDir("--bin-dir", binDir);
   await checkWritableDir("--conf-dir", confDir);
+  const bin = `${binDir}/${PLUGIN_FILE}`;
+  const unit = values.agent ? agentUnit(bin) : undefined;
+  if (unit) await checkWritableDir("--unit-dir", unitDir);
 
   const program = await programBytes();
   await Deno.mkdir(binDir, { recursive: true, mode: 0o755 });
   await Deno.mkdir(confDir, { recursive: true, mode: 0o755 });
-  const bin = `${binDir}/${PLUGIN_FILE}`;
   const binOutcome = await writeFileAtomic(bin, program.bytes, 0o755);
   const conflist = `${confDir}/${conflistName(conf.name)}`;
   const mode = renderedMode(rendered);
   const confOutcome = await writeFileAtomic(conflist, renderedText(rendered), mode);
+  const unitPath = `${unitDir}/${AGENT_UNIT}`;
+  let unitOutcome: WriteOutcome | undefined;
+  if (unit) {
+    await Deno.mkdir(unitDir, { recursive: true, mode: 0o755 });
+    unitOutcome = await writeFileAtomic(unitPath, unit, 0o644);
+  }
   const agent = binOutcome === "unchanged" ? undefined : await servingAgent();
   return {
     stdout: [
@@ -109,6 +119,15 @@ export async function install(values: Options): Promise<CliOutcome> {
           rendered.holdsPsk ? ": it holds the PSK" : ""
         })`,
       ),
+      ...(unitOutcome
+        ? [
+          said(
+            unitPath,
+            unitOutcome,
+            ` (the node agent: systemctl daemon-reload && systemctl enable --now ${AGENT_UNIT})`,
+          ),
+        ]
+        : []),
       ...(agent ? [`the node agent at ${agent} runs the program it started with: restart it`] : []),
     ].join("\n") + "\n",
     stderr: rendered.warnings.map((w) => `warning: ${w}\n`).join(""),
@@ -153,8 +172,14 @@ export async function uninstall(values: Options): Promise<CliOutcome> {
       }; delete their pods first, or use --force (they keep running, but no runtime can DEL them)`,
     );
   }
+  const unitDir = pathOption(values, "unit-dir", DEFAULT_UNIT_DIR);
   const removed: string[] = [];
-  for (const path of [`${binDir}/${PLUGIN_FILE}`, ...(await ourConflists(confDir))]) {
+  const ours = [
+    `${binDir}/${PLUGIN_FILE}`,
+    ...(await ourConflists(confDir)),
+    `${unitDir}/${AGENT_UNIT}`,
+  ];
+  for (const path of ours) {
     try {
       await Deno.remove(path);
       removed.push(path);

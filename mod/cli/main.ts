@@ -33,10 +33,12 @@ Operator commands:
                             it as plain JSON for /etc/cni/net.d (--conflist: wrapped in
                             a .conflist, which podman needs); --out writes it atomically,
                             0600 when it holds the PSK, nothing on error
-  install --config FILE [--bin-dir DIR] [--conf-dir DIR]
+  install --config FILE [--bin-dir DIR] [--conf-dir DIR] [--agent [--unit-dir DIR]]
                             put this plugin in DIR (/opt/cni/bin) and the network's
-                            .conflist in DIR (/etc/cni/net.d); safe to run again
-  uninstall [--bin-dir DIR] [--conf-dir DIR] [--force]
+                            .conflist in DIR (/etc/cni/net.d); --agent also the node
+                            agent's systemd unit in DIR (/etc/systemd/system); safe to
+                            run again
+  uninstall [--bin-dir DIR] [--conf-dir DIR] [--unit-dir DIR] [--force]
                             remove what install wrote; refuses while pods are attached
   server-config FILE --out DIR [--lease-server IP [--lease-file PATH]]
                 [--interface IF] [--pair [--router-id N] [--priority N] [--peer IP --self IP]]
@@ -113,6 +115,8 @@ export async function runCli(args: string[]): Promise<CliOutcome> {
         config: { type: "string" },
         "bin-dir": { type: "string" },
         "conf-dir": { type: "string" },
+        agent: { type: "boolean" },
+        "unit-dir": { type: "string" },
         force: { type: "boolean" },
         "vici-socket": { type: "string" },
         log: { type: "string" },

@@ -137,7 +137,17 @@ labTest(
       await podman("exec", names[0], "ping", "-c", "2", "-W", "2", addresses[1]);
       await podman("exec", names[1], "ping", "-c", "2", "-W", "2", addresses[0]);
 
-      const refused = await lab.cli(1, "uninstall", "--bin-dir", binDir, "--conf-dir", confDir);
+      const units = join(lab.dir, "units");
+      const uninstall = [
+        "uninstall",
+        "--bin-dir",
+        binDir,
+        "--conf-dir",
+        confDir,
+        "--unit-dir",
+        units,
+      ];
+      const refused = await lab.cli(1, ...uninstall);
       assert.equal(refused.code, 1);
       // All nodes of the lab (and parallel tests) share one state directory: count ours only.
       for (const id of ids) {
@@ -157,15 +167,7 @@ labTest(
       assert.equal(await lab.hubSaCount(), 0, "no SA left on the hub");
       assert.deepEqual(await lab.leases(), [], "no lease left");
       // --force: other tests' attachments share this state directory (one per node for real).
-      const removed = await lab.cli(
-        1,
-        "uninstall",
-        "--bin-dir",
-        binDir,
-        "--conf-dir",
-        confDir,
-        "--force",
-      );
+      const removed = await lab.cli(1, ...uninstall, "--force");
       assertOk({ ...removed, json: undefined, ms: 0 }, "uninstall");
       assert.match(removed.stdout, /removed .*cni-bin\/strongswan\nremoved .*10-lab.*\.conflist/);
     } finally {

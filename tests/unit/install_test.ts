@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { BUNDLE } from "../../lab/plugin.ts";
+import { agentUnit } from "../../mod/cli/agent_unit.ts";
 import { config } from "./helpers.ts";
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -36,7 +37,7 @@ async function files(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-Deno.test("install: the plugin and a comment-free .conflist, atomically, once; again changes nothing", async () => {
+Deno.test("install: the plugin, a comment-free .conflist and the agent's unit, atomically, once; again changes nothing", async () => {
   await withDirs(async (dir) => {
     const source = `${dir}/net.jsonc`;
     const { cniVersion: _, ...noVersion } = config({ name: "ipsec" });
@@ -49,6 +50,9 @@ Deno.test("install: the plugin and a comment-free .conflist, atomically, once; a
       `${dir}/bin`,
       "--conf-dir",
       `${dir}/net.d`,
+      "--agent",
+      "--unit-dir",
+      `${dir}/units`,
     ];
     const first = await cli(...args);
     assert.equal(first.code, 0, first.stderr);
@@ -71,8 +75,27 @@ Deno.test("install: the plugin and a comment-free .conflist, atomically, once; a
     }).output();
     assert.match(new TextDecoder().decode(version.stdout), /"supportedVersions"/);
 
+    const unit = `${dir}/units/strongswan-cni-agent.service`;
+    assert.match(
+      first.stdout,
+      /strongswan-cni-agent\.service: created \(the node agent: systemctl/,
+    );
+    const text = await Deno.readTextFile(unit);
+    assert.match(text, new RegExp(`^ExecStart=${dir}/bin/strongswan agent$`, "m"));
+    assert.match(
+      text,
+      /^KillMode=process$/m,
+      "a restart of the agent must not end the pods' daemons",
+    );
+    assert.equal((await Deno.stat(unit)).mode! & 0o777, 0o644);
+    const verify = await new Deno.Command("systemd-analyze", { args: ["verify", unit] }).output()
+      .catch(() => undefined);
+    if (verify) {
+      assert.equal(verify.code, 0, new TextDecoder().decode(verify.stderr));
+    } else console.error("systemd-analyze is missing: the unit was not verified by systemd");
+
     const second = await cli(...args);
-    assert.equal(second.stdout.match(/already up to date/g)?.length, 2, second.stdout);
+    assert.equal(second.stdout.match(/already up to date/g)?.length, 3, second.stdout);
     assert.deepEqual(await files(`${dir}/net.d`), ["10-ipsec.conflist"], "no temp file left");
 
     // --force: attachments of parallel root tests may be running on this machine.
@@ -82,14 +105,25 @@ Deno.test("install: the plugin and a comment-free .conflist, atomically, once; a
       `${dir}/bin`,
       "--conf-dir",
       `${dir}/net.d`,
+      "--unit-dir",
+      `${dir}/units`,
       "--force",
     );
     assert.equal(gone.code, 0, gone.stderr);
     assert.deepEqual(await files(`${dir}/bin`), []);
     assert.deepEqual(await files(`${dir}/net.d`), []);
+    assert.deepEqual(await files(`${dir}/units`), []);
     assert.match(
-      (await cli("uninstall", "--bin-dir", `${dir}/bin`, "--conf-dir", `${dir}/net.d`, "--force"))
-        .stdout,
+      (await cli(
+        "uninstall",
+        "--bin-dir",
+        `${dir}/bin`,
+        "--conf-dir",
+        `${dir}/net.d`,
+        "--unit-dir",
+        `${dir}/units`,
+        "--force",
+      )).stdout,
       /nothing to remove/,
     );
   });
@@ -202,4 +236,14 @@ Deno.test("render --out: atomic, 0600 when it holds the PSK, nothing written whe
       "s3cret-psk",
     );
   });
+});
+
+Deno.test("install: the agent's unit takes no path systemd could read otherwise", () => {
+  assert.match(
+    agentUnit("/opt/cni/bin/strongswan"),
+    /^ExecStart=\/opt\/cni\/bin\/strongswan agent$/m,
+  );
+  for (const path of ["/opt/cni bin/strongswan", "/opt/100%/strongswan", "opt/strongswan"]) {
+    assert.throws(() => agentUnit(path), /refusing to write .* into a config file/, path);
+  }
 });
