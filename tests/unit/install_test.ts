@@ -99,7 +99,7 @@ Deno.test("install: the plugin, a comment-free .conflist and the agent's unit, a
     assert.deepEqual(await files(`${dir}/net.d`), ["10-ipsec.conflist"], "no temp file left");
 
     // --force: attachments of parallel root tests may be running on this machine.
-    const gone = await cli(
+    const uninstall = [
       "uninstall",
       "--bin-dir",
       `${dir}/bin`,
@@ -108,24 +108,13 @@ Deno.test("install: the plugin, a comment-free .conflist and the agent's unit, a
       "--unit-dir",
       `${dir}/units`,
       "--force",
-    );
+    ];
+    const gone = await cli(...uninstall);
     assert.equal(gone.code, 0, gone.stderr);
     assert.deepEqual(await files(`${dir}/bin`), []);
     assert.deepEqual(await files(`${dir}/net.d`), []);
     assert.deepEqual(await files(`${dir}/units`), []);
-    assert.match(
-      (await cli(
-        "uninstall",
-        "--bin-dir",
-        `${dir}/bin`,
-        "--conf-dir",
-        `${dir}/net.d`,
-        "--unit-dir",
-        `${dir}/units`,
-        "--force",
-      )).stdout,
-      /nothing to remove/,
-    );
+    assert.match((await cli(...uninstall)).stdout, /nothing to remove/);
   });
 });
 
