@@ -102,7 +102,7 @@ function floor(lab: Lab): Way {
 secrets { ike { secret = ${LAB_PSK} } }
 `,
       );
-      const daemon = await launchDaemon(pod.netns, paths, POD_DAEMON_ENV);
+      const daemon = launchDaemon(pod.netns, paths, POD_DAEMON_ENV);
       daemons.set(pod.name, { id: daemon.id, socket: paths.viciSocket });
       (await connectVici(paths, daemon, 10_000)).close();
       const uri = `unix://${paths.viciSocket}`;

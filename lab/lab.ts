@@ -522,7 +522,7 @@ export class Lab {
     const hub = this.#hub(index);
     if (hub.daemon) throw new Error(`hub ${index} is already running`);
     const paths = daemonPaths(hub.dir);
-    const started = await launchDaemon(nsPath(hub.netns), paths);
+    const started = launchDaemon(nsPath(hub.netns), paths);
     hub.daemon = started.id;
     (await connectVici(paths, started, 5000)).close();
     await run([

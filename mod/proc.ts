@@ -15,9 +15,9 @@ function parseStat(text: string): ProcStat {
   return { state: fields[0], parent: Number(fields[1]), startTime: fields[19] };
 }
 
-export async function procStat(pid: number): Promise<ProcStat | undefined> {
+export function procStat(pid: number): ProcStat | undefined {
   try {
-    return parseStat(await Deno.readTextFile(`/proc/${pid}/stat`));
+    return parseStat(Deno.readTextFileSync(`/proc/${pid}/stat`));
   } catch {
     return undefined;
   }

@@ -42,7 +42,7 @@ export async function relay(
 ): Promise<Relayed | undefined> {
   let socket: string;
   try {
-    const problem = directoryProblem(dir, await Deno.lstat(dir));
+    const problem = directoryProblem(dir, Deno.lstatSync(dir));
     if (problem) {
       log.warn(`the node agent is not used: ${problem}`);
       return undefined;

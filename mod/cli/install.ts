@@ -160,8 +160,8 @@ export async function uninstall(values: Options): Promise<CliOutcome> {
   const binDir = pathOption(values, "bin-dir", DEFAULT_BIN_DIR);
   const confDir = pathOption(values, "conf-dir", DEFAULT_CONF_DIR);
   const live: string[] = [];
-  for (const { state } of await listStateDirs()) {
-    if (state?.daemon && await isOurDaemon(state.daemon)) {
+  for (const { state } of listStateDirs()) {
+    if (state?.daemon && isOurDaemon(state.daemon)) {
       live.push(`${state.containerId}/${state.ifname} (network ${state.network})`);
     }
   }

@@ -64,7 +64,7 @@ async function attachmentStatus({ dir, state }: StateDir): Promise<AttachmentSta
     problems: [],
   };
   if (!state.virtualIp) status.problems.push("ADD has not completed (or was interrupted)");
-  if (!state.daemon || !(await isOurDaemon(state.daemon))) {
+  if (!state.daemon || !isOurDaemon(state.daemon)) {
     status.problems.push("its strongSwan daemon is not running");
     return status;
   }
@@ -109,7 +109,7 @@ export async function nodeStatus(
   network?: string,
   stateRoot?: string,
 ): Promise<CliOutcome> {
-  const dirs = (await listStateDirs(stateRoot))
+  const dirs = listStateDirs(stateRoot)
     .filter((d) => network === undefined || d.state?.network === network);
   const rows = await Promise.all(dirs.map(attachmentStatus));
   const unhealthy = rows.filter((r) => r.problems.length > 0).length;

@@ -46,7 +46,7 @@ export async function readPskFile(file: string, dir = PSK_DIR): Promise<Secret> 
   for (const d of ancestors(dir)) {
     let info: Deno.FileInfo;
     try {
-      info = await Deno.lstat(d);
+      info = Deno.lstatSync(d);
     } catch (err) {
       throw refused(file, `cannot be read: ${d} ${describeFsError(err)}`);
     }
@@ -55,19 +55,19 @@ export async function readPskFile(file: string, dir = PSK_DIR): Promise<Secret> 
   }
   let before: Deno.FileInfo;
   try {
-    before = await Deno.lstat(file);
+    before = Deno.lstatSync(file);
   } catch (err) {
     throw refused(file, `cannot be read: it ${describeFsError(err)}`);
   }
   if (before.isSymlink) throw refused(file, fileProblem(before, before)!);
   let handle: Deno.FsFile;
   try {
-    handle = await Deno.open(file, { read: true });
+    handle = Deno.openSync(file, { read: true });
   } catch (err) {
     throw refused(file, `cannot be read: it ${describeFsError(err)}`);
   }
   try {
-    const problem = fileProblem(before, await handle.stat());
+    const problem = fileProblem(before, handle.statSync());
     if (problem) throw refused(file, problem);
     const bytes = await readMessage(handle, MAX_PSK_BYTES);
     if (typeof bytes === "string") throw refused(file, `is larger than ${MAX_PSK_BYTES} bytes`);

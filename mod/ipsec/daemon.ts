@@ -6,7 +6,7 @@
  */
 
 import { CniError, Code } from "../cni/errors.ts";
-import { inNetns, spawnDaemon } from "../exec.ts";
+import { BUSYBOX, inNetns, spawnDaemon } from "../exec.ts";
 import { ViciClient } from "./vici.ts";
 import { sleep } from "../timer.ts";
 import { procStat } from "../proc.ts";
@@ -21,9 +21,9 @@ export const DAEMON_USER = "strongswan";
 export const DAEMON_GROUP = "nogroup";
 
 /** The uid of a user in /etc/passwd, if there is one. */
-export async function uidOf(user: string): Promise<number | undefined> {
+export function uidOf(user: string): number | undefined {
   try {
-    const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
+    const line = Deno.readTextFileSync("/etc/passwd").split("\n")
       .find((l) => l.startsWith(`${user}:`));
     return line ? Number(line.split(":")[2]) : undefined;
   } catch {
@@ -33,13 +33,13 @@ export async function uidOf(user: string): Promise<number | undefined> {
 
 /**
  * Makes what charon writes root-only, bind-mounts the daemon's own directory
- * on /run, then becomes charon. A fixed
+ * on /run (busybox's mount), then becomes charon. A fixed
  * script: the directory and binary come in as $1 and $2, never spliced in.
  */
 const PRIVATE_RUN_SCRIPT = 'umask 077 && mount --bind "$1" /run && exec "$2"';
 
-/** Programs the daemon's pid runs as while it starts, before it is charon. */
-const LAUNCH_CHAIN = ["setsid", "nsenter", "unshare", "sh", "dash", "bash", "charon"];
+/** What the daemon's pid runs as: busybox (setsid, nsenter, unshare, sh) while it starts, then charon. */
+const LAUNCH_CHAIN = [BUSYBOX, "charon"];
 
 export interface DaemonPaths {
   dir: string;
@@ -59,8 +59,8 @@ export interface DaemonId {
 
 let cachedBootId: string | undefined;
 
-export async function bootId(): Promise<string> {
-  cachedBootId ??= (await Deno.readTextFile("/proc/sys/kernel/random/boot_id")).trim();
+export function bootId(): string {
+  cachedBootId ??= Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
   return cachedBootId;
 }
 
@@ -77,12 +77,14 @@ export function daemonPaths(dir: string): DaemonPaths {
 /** charon with its own /run (paths.runDir), in a private mount namespace of the current one. */
 export function privateRunArgv(paths: DaemonPaths): string[] {
   return [
+    BUSYBOX,
     "unshare",
     "--mount",
     "--propagation",
     "slave",
     "--",
-    "/bin/sh",
+    BUSYBOX,
+    "sh",
     "-c",
     PRIVATE_RUN_SCRIPT,
     "strongswan-cni",
@@ -100,9 +102,9 @@ function settingsMarker(paths: DaemonPaths): string {
   return `STRONGSWAN_CONF=${paths.confFile}`;
 }
 
-async function isLaunchChain(pid: number): Promise<boolean> {
+function isLaunchChain(pid: number): boolean {
   try {
-    const exe = await Deno.readLink(`/proc/${pid}/exe`);
+    const exe = Deno.readLinkSync(`/proc/${pid}/exe`);
     return LAUNCH_CHAIN.includes(exe.split("/").pop()!);
   } catch {
     return false;
@@ -110,11 +112,11 @@ async function isLaunchChain(pid: number): Promise<boolean> {
 }
 
 /** Whether the pid still is the daemon we started (same boot, not a reused pid, not a zombie). */
-export async function isOurDaemon(id: DaemonId): Promise<boolean> {
-  if (id.bootId !== await bootId()) return false;
-  const stat = await procStat(id.pid);
+export function isOurDaemon(id: DaemonId): boolean {
+  if (id.bootId !== bootId()) return false;
+  const stat = procStat(id.pid);
   if (!stat || stat.state === "Z" || stat.startTime !== id.startTime) return false;
-  return await isLaunchChain(id.pid);
+  return isLaunchChain(id.pid);
 }
 
 /**
@@ -122,20 +124,20 @@ export async function isOurDaemon(id: DaemonId): Promise<boolean> {
  * between the spawn and the record): the root process, at any stage of its
  * launch, whose environment names this directory's settings.
  */
-export async function findDaemon(paths: DaemonPaths): Promise<DaemonId | undefined> {
+export function findDaemon(paths: DaemonPaths): DaemonId | undefined {
   const marker = settingsMarker(paths);
-  const owners = new Set([0, await uidOf(DAEMON_USER)]);
-  for await (const entry of Deno.readDir("/proc")) {
+  const owners = new Set([0, uidOf(DAEMON_USER)]);
+  for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
     const pid = Number(entry.name);
     try {
-      const environ = await Deno.readTextFile(`/proc/${pid}/environ`);
+      const environ = Deno.readTextFileSync(`/proc/${pid}/environ`);
       if (!environ.split("\0").includes(marker)) continue;
-      const status = await Deno.readTextFile(`/proc/${pid}/status`);
+      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
       // The launcher runs as root, charon as DAEMON_USER: only root can make either.
-      if (!owners.has(uid) || !(await isLaunchChain(pid))) continue;
-      const id = await daemonId(pid);
+      if (!owners.has(uid) || !isLaunchChain(pid)) continue;
+      const id = daemonId(pid);
       if (id) return id;
     } catch {
       // Gone meanwhile, or a kernel thread.
@@ -151,10 +153,10 @@ export interface StartedDaemon {
 }
 
 /** The pid's identity (pid, start time, boot), if it is running. */
-export async function daemonId(pid: number): Promise<DaemonId | undefined> {
-  const stat = await procStat(pid);
+export function daemonId(pid: number): DaemonId | undefined {
+  const stat = procStat(pid);
   return stat && stat.state !== "Z"
-    ? { pid, startTime: stat.startTime, bootId: await bootId() }
+    ? { pid, startTime: stat.startTime, bootId: bootId() }
     : undefined;
 }
 
@@ -171,12 +173,12 @@ export const POD_DAEMON_ENV = {
  * Starts charon on the settings already in paths.confFile, in its own
  * directory (not the runtime's); returns at once (readiness: connectVici).
  */
-export async function launchDaemon(
+export function launchDaemon(
   netns: string,
   paths: DaemonPaths,
   env: Record<string, string> = {},
-): Promise<StartedDaemon> {
-  await Deno.mkdir(paths.runDir, { recursive: true, mode: 0o700 });
+): StartedDaemon {
+  Deno.mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   let child: Deno.ChildProcess;
   try {
     child = spawnDaemon(
@@ -189,22 +191,22 @@ export async function launchDaemon(
   }
   // The plugin may exit while the daemon runs on.
   child.unref();
-  const stat = await procStat(child.pid);
+  const stat = procStat(child.pid);
   return {
-    id: { pid: child.pid, startTime: stat?.startTime ?? "", bootId: await bootId() },
+    id: { pid: child.pid, startTime: stat?.startTime ?? "", bootId: bootId() },
     exited: child.status,
   };
 }
 
 /** Writes the settings (0600) and starts the daemon. */
-export async function startDaemon(
+export function startDaemon(
   netns: string,
   paths: DaemonPaths,
   strongswanConf: string,
-): Promise<StartedDaemon> {
-  await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
-  await Deno.writeTextFile(paths.confFile, strongswanConf, { mode: 0o600 });
-  return await launchDaemon(netns, paths, POD_DAEMON_ENV);
+): StartedDaemon {
+  Deno.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  Deno.writeTextFileSync(paths.confFile, strongswanConf, { mode: 0o600 });
+  return launchDaemon(netns, paths, POD_DAEMON_ENV);
 }
 
 async function logTail(paths: DaemonPaths, lines = 5): Promise<string> {
@@ -258,12 +260,12 @@ export async function connectVici(
  * drops that before it closes the files), nor "the leader is a zombie"
  * (charon's other threads still hold its sockets then).
  */
-async function exited(id: DaemonId): Promise<boolean> {
-  const stat = await procStat(id.pid);
+function exited(id: DaemonId): boolean {
+  const stat = procStat(id.pid);
   if (!stat || stat.startTime !== id.startTime) return true;
   if (stat.state !== "Z") return false;
   try {
-    const status = await Deno.readTextFile(`/proc/${id.pid}/status`);
+    const status = Deno.readTextFileSync(`/proc/${id.pid}/status`);
     return Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1) <= 1;
   } catch {
     return true;
@@ -273,15 +275,15 @@ async function exited(id: DaemonId): Promise<boolean> {
 async function waitGone(id: DaemonId, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await exited(id)) return true;
+    if (exited(id)) return true;
     await sleep(10);
   }
-  return await exited(id);
+  return exited(id);
 }
 
 /** Ends the daemon by its recorded pid, if that pid still is it; SIGKILL if SIGTERM is not enough. */
 export async function stopDaemon(id: DaemonId, timeoutMs = 3000): Promise<void> {
-  if (!(await isOurDaemon(id))) return;
+  if (!isOurDaemon(id)) return;
   try {
     Deno.kill(id.pid, "SIGTERM");
   } catch {

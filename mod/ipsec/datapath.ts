@@ -27,7 +27,7 @@ export async function resolveDatapath(
 ): Promise<ResolvedDatapath> {
   if (wanted !== "auto") return wanted;
   try {
-    const cached = (await Deno.readTextFile(CACHE_FILE)).trim();
+    const cached = Deno.readTextFileSync(CACHE_FILE).trim();
     if (cached === "kernel" || cached === "userspace") return cached;
   } catch {
     // Not probed yet.

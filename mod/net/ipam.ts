@@ -11,11 +11,11 @@ import { canonicalCidr, overlaps, parseCidr } from "./cidr.ts";
 const IPAM_OUTPUT_LIMIT = 1 << 20;
 
 /** The IPAM binary: the first CNI_PATH directory that holds it. */
-export async function findPlugin(type: string, path: string[]): Promise<string> {
+export function findPlugin(type: string, path: string[]): string {
   for (const dir of path) {
     const candidate = `${dir}/${type}`;
     try {
-      if ((await Deno.stat(candidate)).isFile) return candidate;
+      if (Deno.statSync(candidate).isFile) return candidate;
     } catch {
       // Not in this directory.
     }
@@ -44,7 +44,7 @@ async function execIpam(
   env: CniEnv,
   conf: NetConf,
 ): Promise<string> {
-  const binary = await findPlugin(conf.ipam.type, env.path);
+  const binary = findPlugin(conf.ipam.type, env.path);
   try {
     const { stdout } = await run([binary], {
       stdin: ipamInput(conf),

@@ -200,8 +200,8 @@ export function planBridgeAddress(
 // ---- executors ---------------------------------------------------------------
 
 /** Whether a link of that name exists in this process's network namespace (/proc/net/dev is per namespace). */
-export async function linkExists(name: string): Promise<boolean> {
-  const text = await Deno.readTextFile("/proc/net/dev");
+export function linkExists(name: string): boolean {
+  const text = Deno.readTextFileSync("/proc/net/dev");
   return text.split("\n").slice(2).some((l) => l.trim().split(":")[0] === name);
 }
 
@@ -218,7 +218,7 @@ export async function setUpNodeSide(
 ): Promise<BridgeInfo> {
   const mac = await bridgeMac(conf.bridge);
   for (let attempt = 0;; attempt++) {
-    const create = !(await linkExists(conf.bridge));
+    const create = !linkExists(conf.bridge);
     const { lines, masterLine } = planNodeSide(
       conf,
       names,
@@ -313,10 +313,10 @@ export async function ensureBridgeAddress(
 }
 
 /** Turns on IPv4 forwarding in the current namespace (the node), as the reference does. */
-export async function enableForwarding(): Promise<void> {
+export function enableForwarding(): void {
   const path = "/proc/sys/net/ipv4/ip_forward";
   try {
-    if ((await Deno.readTextFile(path)).trim() !== "1") await Deno.writeTextFile(path, "1");
+    if (Deno.readTextFileSync(path).trim() !== "1") Deno.writeTextFileSync(path, "1");
   } catch (err) {
     throw linkFailed("cannot enable IPv4 forwarding", err);
   }

@@ -42,7 +42,7 @@ export async function ensureNodeRoute(
   serverIP: string,
 ): Promise<string[] | undefined> {
   try {
-    if (routeListed(await Deno.readTextFile("/proc/net/route"), virtualSubnet)) return undefined;
+    if (routeListed(Deno.readTextFileSync("/proc/net/route"), virtualSubnet)) return undefined;
     const { stdout } = await run(["ip", "-j", "route", "get", serverIP]);
     const plan = planNodeRoute(virtualSubnet, serverIP, JSON.parse(stdout)[0] ?? {});
     if (!plan) return undefined;

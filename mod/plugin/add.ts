@@ -74,11 +74,11 @@ async function claimStateDir(
   names: AttachmentNames,
   state: AttachmentState,
 ): Promise<void> {
-  await ensureStateRoot();
-  if (await createStateDir(names.stateDir, state)) return;
-  const existing = await readState(names.stateDir);
-  const age = Date.now() - ((await Deno.lstat(names.stateDir)).mtime?.getTime() ?? 0);
-  const live = existing?.daemon ? await isOurDaemon(existing.daemon) : age < STALE_TEMP_MS;
+  ensureStateRoot();
+  if (createStateDir(names.stateDir, state)) return;
+  const existing = readState(names.stateDir);
+  const age = Date.now() - (Deno.lstatSync(names.stateDir).mtime?.getTime() ?? 0);
+  const live = existing?.daemon ? isOurDaemon(existing.daemon) : age < STALE_TEMP_MS;
   if (live) {
     throw new CniError(
       Code.InvalidEnv,
@@ -91,7 +91,7 @@ async function claimStateDir(
     ifname: env.ifname,
     netns: existing?.netns ?? "",
   });
-  if (!(await createStateDir(names.stateDir, state))) {
+  if (!createStateDir(names.stateDir, state)) {
     throw new CniError(
       Code.InvalidEnv,
       `attachment ${env.containerId}/${env.ifname} already exists`,
@@ -100,13 +100,13 @@ async function claimStateDir(
 }
 
 /** Whether any other attachment of this network remains on the node. */
-async function networkInUse(conf: NetConf, ownDir: string): Promise<boolean> {
-  return (await listStateDirs()).some((s) => s.dir !== ownDir && s.state?.network === conf.name);
+function networkInUse(conf: NetConf, ownDir: string): boolean {
+  return listStateDirs().some((s) => s.dir !== ownDir && s.state?.network === conf.name);
 }
 
 export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
   const psk = await readPsk(conf.vpn);
-  const netnsId = await netnsIdentity(env.netns);
+  const netnsId = netnsIdentity(env.netns);
   if (!netnsId) {
     throw new CniError(Code.UnknownContainer, `network namespace ${env.netns} does not exist`);
   }
@@ -136,32 +136,33 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     );
     const datapath = await resolveDatapath(conf.vpn.datapath, env.netns);
     const paths = daemonPaths(names.stateDir);
-    const daemon = await startDaemon(
+    const daemon = startDaemon(
       env.netns,
       paths,
       podStrongswanConf(datapath, env.ifname, paths),
     );
     phase("charon started");
     state.daemon = daemon.id;
-    await writeState(names.stateDir, state);
+    writeState(names.stateDir, state);
 
     const target = { containerId: env.containerId, netns: env.netns, ifname: env.ifname };
     undo.push("release IPAM lease", () => ipamCall("DEL", target, env, conf));
     undo.push("delete veth", () => deleteVeth(names.hostVeth));
     let nodeRoute: string[] | undefined;
     undo.push("remove the node route", async () => {
-      if (nodeRoute && !(await networkInUse(conf, names.stateDir))) {
+      if (nodeRoute && !networkInUse(conf, names.stateDir)) {
         await removeNodeRoute(nodeRoute);
       }
     });
-    const [ipam, bridge, vici] = await allOrFirstError(
+    const [ipam, bridge] = await allOrFirstError(
       [
         ipamAdd(target, env, conf),
         setUpNodeSide(conf, names, env.ifname, env.netns),
-        connectVici(paths, daemon, DAEMON_START_TIMEOUT_MS),
         ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP).then((r) => nodeRoute = r),
       ] as const,
     );
+    // charon is the slowest of phase one: asking its socket only now spares the others the polls.
+    const vici = await connectVici(paths, daemon, DAEMON_START_TIMEOUT_MS);
     client = vici;
     phase("IPAM done, veth made, charon listening, node route set");
 
@@ -175,6 +176,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       "remove the tunnel guard",
       () => releaseTunnelGuard(names.stateDir, netnsId, env.netns, conf),
     );
+    enableForwarding();
     await allOrFirstError([
       configurePod(
         env.netns,
@@ -196,7 +198,6 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
           ruleComment(conf.name, env.containerId),
         )
         : Promise.resolve(),
-      enableForwarding(),
     ]);
 
     phase("pod interface, guard, gateway and masquerade set");
@@ -209,7 +210,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     state.virtualIp = vip;
     state.podAddresses = ips.map((ip) => ip.address);
     state.addedAt = new Date().toISOString();
-    await writeState(names.stateDir, state);
+    writeState(names.stateDir, state);
     return {
       interfaces: [
         { name: conf.bridge, mac: bridge.mac },

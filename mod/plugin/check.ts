@@ -63,8 +63,8 @@ export async function cmdCheck(env: CniEnv, conf: NetConf): Promise<void> {
     conf,
   );
 
-  const state = await readState(names.stateDir);
-  if (!state?.daemon || !(await isOurDaemon(state.daemon))) {
+  const state = readState(names.stateDir);
+  if (!state?.daemon || !isOurDaemon(state.daemon)) {
     throw failed(`the strongSwan daemon of ${env.containerId}/${env.ifname} is not running`);
   }
   const vip = await tunnelVirtualIp(daemonPaths(names.stateDir).viciSocket, conf);

@@ -17,13 +17,10 @@ import { type AttachmentState, listStateDirs, netnsIdentity, readState } from ".
 import { teardownDaemon } from "./teardown.ts";
 
 /** The path at which the attachment's own namespace still is, if any (CNI_NETNS first). */
-async function ownNetns(
-  state: AttachmentState | undefined,
-  given: string,
-): Promise<string | undefined> {
+function ownNetns(state: AttachmentState | undefined, given: string): string | undefined {
   if (!state?.netnsId) return undefined;
   for (const path of [given, state.netns]) {
-    if (path && (await netnsIdentity(path)) === state.netnsId) return path;
+    if (path && netnsIdentity(path) === state.netnsId) return path;
   }
   return undefined;
 }
@@ -38,7 +35,7 @@ export async function releaseTunnelGuard(
   netns: string,
   conf: NetConf,
 ): Promise<void> {
-  const shared = (await listStateDirs()).some((s) => s.dir !== dir && s.state?.netnsId === netnsId);
+  const shared = listStateDirs().some((s) => s.dir !== dir && s.state?.netnsId === netnsId);
   if (!shared) await removeTunnelGuard(netns, conf);
 }
 
@@ -49,8 +46,8 @@ export async function detach(
   target: AttachmentTarget,
 ): Promise<void> {
   const names = await attachmentNames(target.containerId, target.ifname);
-  const state = await readState(names.stateDir);
-  const netns = await ownNetns(state, target.netns);
+  const state = readState(names.stateDir);
+  const netns = ownNetns(state, target.netns);
   const settled: PromiseSettledResult<unknown>[] = [];
   await teardownDaemon(names.stateDir, state?.daemon, async () => {
     settled.push(

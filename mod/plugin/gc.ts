@@ -29,7 +29,7 @@ async function removeOrphan(dir: string): Promise<void> {
 
 export async function cmdGc(env: CniEnv, conf: NetConf, valid: Attachment[]): Promise<void> {
   const keep = new Set(valid.map((a) => `${a.containerID}\0${a.ifname}`));
-  for (const { dir, state } of await listStateDirs()) {
+  for (const { dir, state } of listStateDirs()) {
     if (!state) {
       await removeOrphan(dir);
       continue;
@@ -43,5 +43,5 @@ export async function cmdGc(env: CniEnv, conf: NetConf, valid: Attachment[]): Pr
       netns: state.netns,
     });
   }
-  for (const tmp of await staleTempDirs()) await removeStateDir(tmp);
+  for (const tmp of staleTempDirs()) removeStateDir(tmp);
 }

@@ -9,7 +9,7 @@ import type { NetConf } from "../config/load.ts";
 import type { Datapath } from "../config/schema.ts";
 import { pluginList } from "../ipsec/config.ts";
 import { CHARON, DAEMON_USER, uidOf } from "../ipsec/daemon.ts";
-import { commandPath, run } from "../exec.ts";
+import { BUSYBOX, findOnPath, isExecutable, run } from "../exec.ts";
 import { findPlugin } from "../net/ipam.ts";
 
 const STRONGSWAN_PLUGINS = "/usr/lib/ipsec/plugins";
@@ -20,7 +20,13 @@ const PLUGIN_PACKAGES: Record<string, string> = {
   "kernel-libipsec": "libcharon-extra-plugins",
   vici: "strongswan-swanctl",
 };
-const REQUIRED_TOOLS = ["ip", "nsenter", "unshare", "setsid", "iptables-restore", "iptables-save"];
+/** The programs ADD runs, with the Debian package of each. */
+const REQUIRED_TOOLS: Record<string, string> = {
+  ip: "iproute2",
+  [BUSYBOX]: "busybox-static",
+  "iptables-restore": "iptables",
+  "iptables-save": "iptables",
+};
 
 /** The strongSwan plugin files a datapath needs, with the Debian package of each (pure). */
 export function requiredPlugins(
@@ -34,24 +40,9 @@ export function requiredPlugins(
   }));
 }
 
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    const info = await Deno.stat(path);
-    return info.isFile && ((info.mode ?? 0) & 0o111) !== 0;
-  } catch {
-    return false;
-  }
-}
-
-async function onPath(tool: string): Promise<boolean> {
-  const dirs = commandPath().split(":");
-  for (const dir of dirs) if (await isExecutable(`${dir}/${tool}`)) return true;
-  return false;
-}
-
 export async function cmdStatus(env: CniEnv, conf: NetConf): Promise<void> {
   const missing: string[] = [];
-  if (!(await isExecutable(CHARON))) missing.push(`${CHARON} (Debian package strongswan-charon)`);
+  if (!isExecutable(CHARON)) missing.push(`${CHARON} (Debian package strongswan-charon)`);
   for (const { plugin, file, pkg } of requiredPlugins(conf.vpn.datapath)) {
     try {
       await Deno.stat(file);
@@ -59,14 +50,16 @@ export async function cmdStatus(env: CniEnv, conf: NetConf): Promise<void> {
       missing.push(`strongSwan's ${plugin} plugin (Debian package ${pkg})`);
     }
   }
-  if ((await uidOf(DAEMON_USER)) === undefined) {
+  if (uidOf(DAEMON_USER) === undefined) {
     missing.push(
       `the ${DAEMON_USER} user the daemon drops root for (Debian package strongswan-starter)`,
     );
   }
-  for (const tool of REQUIRED_TOOLS) if (!(await onPath(tool))) missing.push(tool);
+  for (const [tool, pkg] of Object.entries(REQUIRED_TOOLS)) {
+    if (!findOnPath(tool)) missing.push(`${tool} (Debian package ${pkg})`);
+  }
   try {
-    await findPlugin(conf.ipam.type, env.path);
+    findPlugin(conf.ipam.type, env.path);
   } catch (err) {
     missing.push((err as Error).message);
   }

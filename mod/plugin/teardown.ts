@@ -28,12 +28,12 @@ export async function teardownDaemon(
   meanwhile: () => Promise<unknown> = () => Promise.resolve(),
 ): Promise<void> {
   const paths = daemonPaths(dir);
-  const daemon = id ? (await isOurDaemon(id) ? id : undefined) : await findDaemon(paths);
+  const daemon = id ? (isOurDaemon(id) ? id : undefined) : findDaemon(paths);
   if (daemon) await terminateTunnel(paths.viciSocket);
   try {
     await meanwhile();
   } finally {
     if (daemon) await stopDaemon(daemon);
-    await removeStateDir(dir);
+    removeStateDir(dir);
   }
 }

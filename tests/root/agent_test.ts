@@ -127,8 +127,8 @@ labTest(
     assert.equal((await stopped).code, 0, lab.agentLog(1));
     assert.match(lab.agentLog(1), /SIGTERM: finishing the commands under way/);
     const daemon = await daemonOf(pod);
-    assert.ok(await processGone(agentPid));
-    assert.ok(!(await processGone(daemon)), "the pod's daemon ended with the agent");
+    assert.ok(processGone(agentPid));
+    assert.ok(!processGone(daemon), "the pod's daemon ended with the agent");
     await assert.rejects(() => Deno.lstat(agentSocketOf(lab)), "the socket is left");
     assert.match((await lab.cli(1, "status")).stdout, /node agent: none/);
     // No agent: the plugin's own process serves.

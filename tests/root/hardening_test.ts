@@ -70,7 +70,7 @@ labTest(
     // ADD's IPAM call and its rollback's IPAM DEL, each bounded: nowhere near the plugin's 60 s.
     assert.ok(took < 15_000, `ADD took ${took} ms`);
     for (const pid of (await Deno.readTextFile(pids)).split(/\s+/).filter((p) => p)) {
-      assert.ok(await processGone(Number(pid)), `IPAM process ${pid} was left running`);
+      assert.ok(processGone(Number(pid)), `IPAM process ${pid} was left running`);
     }
     await assertNothingLeft(lab, pod);
   },
@@ -214,7 +214,7 @@ labTest(
     const [pid] = await daemonsOf(stateDir);
     assert.equal(await Deno.readLink(`/proc/${pid}/cwd`), stateDir);
     const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const uid = await uidOf(DAEMON_USER);
+    const uid = uidOf(DAEMON_USER);
     assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, "m"));
     // CAP_NET_ADMIN is bit 12.
     assert.match(status, /^CapEff:\s+0000000000001000$/m);

@@ -78,7 +78,7 @@ labTest(
       viciSocket: join(root, "run/charon.vici"),
       logFile: "",
     };
-    const hub = await launchDaemon(hubNs, paths);
+    const hub = launchDaemon(hubNs, paths);
     try {
       (await connectVici(paths, hub, 5000)).close();
       // What strongswan.service runs after start: swanctl --load-all (of swanctl/conf.d/*).

@@ -17,9 +17,9 @@ async function reboot(lab: Lab, pod: Pod): Promise<void> {
   const { stateDir } = await attachmentNames(pod.containerId, pod.ifname);
   for (const pid of await daemonsOf(stateDir)) Deno.kill(pid, "SIGKILL");
   await lab.removePodNetns(pod);
-  const state = (await readState(stateDir))!;
+  const state = readState(stateDir)!;
   state.daemon = { ...state.daemon!, bootId: "an-earlier-boot" };
-  await writeState(stateDir, state);
+  writeState(stateDir, state);
 }
 
 /** A live process of ours, standing in for whatever got the recorded pid after the reboot. */
@@ -33,7 +33,7 @@ labTest(
   async (lab) => {
     const sleeper = bystander();
     try {
-      const live = (await daemonId(sleeper.pid))!;
+      const live = daemonId(sleeper.pid)!;
       const cases: [string, (id: typeof live) => typeof live][] = [
         ["an earlier boot", (id) => ({ ...id, bootId: "an-earlier-boot" })],
         ["this boot, another start time", (id) => ({ ...id, startTime: "1" })],
@@ -43,11 +43,11 @@ labTest(
         assertOk(await lab.add(pod));
         await reboot(lab, pod);
         const { stateDir } = await attachmentNames(pod.containerId, pod.ifname);
-        const state = (await readState(stateDir))!;
-        await writeState(stateDir, { ...state, daemon: recorded(live) });
+        const state = readState(stateDir)!;
+        writeState(stateDir, { ...state, daemon: recorded(live) });
         assertOk(await lab.del(pod), `DEL (${what})`);
         assert.ok(
-          !(await processGone(sleeper.pid)),
+          !processGone(sleeper.pid),
           `the process with the recorded pid lives (${what})`,
         );
         await assertNothingLeft(lab, pod);

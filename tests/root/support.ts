@@ -95,7 +95,7 @@ export async function daemonsOf(stateDir: string): Promise<number[]> {
     if (!/^\d+$/.test(e.name)) continue;
     try {
       const environ = await Deno.readTextFile(`/proc/${e.name}/environ`);
-      const stat = await procStat(Number(e.name));
+      const stat = procStat(Number(e.name));
       if (stat && stat.state !== "Z" && environ.includes(`STRONGSWAN_CONF=${stateDir}/`)) {
         pids.push(Number(e.name));
       }
@@ -178,12 +178,12 @@ export async function daemonParent(
   ifname = "eth0",
 ): Promise<number | undefined> {
   const [pid] = await daemonsOf((await attachmentNames(containerId, ifname)).stateDir);
-  return pid === undefined ? undefined : (await procStat(pid))?.parent;
+  return pid === undefined ? undefined : procStat(pid)?.parent;
 }
 
 /** Whether the process is gone (or a zombie awaiting its reaper). */
-export async function processGone(pid: number): Promise<boolean> {
-  const stat = await procStat(pid);
+export function processGone(pid: number): boolean {
+  const stat = procStat(pid);
   return !stat || stat.state === "Z";
 }
 

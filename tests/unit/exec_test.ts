@@ -8,8 +8,8 @@ import { ExecError, run } from "../../mod/exec.ts";
 import { procStat } from "../../mod/proc.ts";
 
 /** Whether a pid is gone (or a zombie waiting for its reaper). */
-async function gone(pid: number): Promise<boolean> {
-  const stat = await procStat(pid);
+function gone(pid: number): boolean {
+  const stat = procStat(pid);
   return !stat || stat.state === "Z";
 }
 
@@ -34,8 +34,8 @@ Deno.test("exec: a trusted command's child is ended with it at the deadline", as
     );
     assert.match(err.message, /timed out after 300 ms/);
     const pid = Number(await Deno.readTextFile(`${dir}/pid`));
-    for (let i = 0; i < 100 && !(await gone(pid)); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(await gone(pid), "the child was killed");
+    for (let i = 0; i < 100 && !gone(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(gone(pid), "the child was killed");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -54,8 +54,8 @@ Deno.test("exec: an untrusted command's background child does not outlive the de
     assert.match(err.message, /timed out after 500 ms/);
     assert.ok(took < 5000, `took ${took} ms`);
     const pid = Number(await Deno.readTextFile(`${dir}/pid`));
-    for (let i = 0; i < 100 && !(await gone(pid)); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(await gone(pid), "the background sleep was killed with its group");
+    for (let i = 0; i < 100 && !gone(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(gone(pid), "the background sleep was killed with its group");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

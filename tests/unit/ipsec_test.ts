@@ -131,7 +131,15 @@ Deno.test("pod connection: dead peer detection, and it starts over for ever", ()
 Deno.test("daemon: entered in the pod's netns with a private /run; paths passed, never spliced", () => {
   const paths = daemonPaths("/var/lib/cni/strongswan/c.eth0");
   const argv = daemonArgv("/run/netns/p", paths);
-  assert.deepEqual(argv.slice(0, 3), ["nsenter", "--net=/run/netns/p", "--"]);
+  assert.deepEqual(argv.slice(0, 7), [
+    "busybox",
+    "nsenter",
+    "--net=/run/netns/p",
+    "-F",
+    "--",
+    "busybox",
+    "unshare",
+  ]);
   assert.ok(argv.includes("slave"));
   assert.deepEqual(argv.slice(-2), [paths.runDir, "/usr/lib/ipsec/charon"]);
   const script = argv[argv.indexOf("-c") + 1];
