@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ExecError, run } from "../../mod/exec.ts";
+import { ExecError, inNetns, run } from "../../mod/exec.ts";
 import { procStat } from "../../mod/proc.ts";
 
 /** Whether a pid is gone (or a zombie waiting for its reaper). */
@@ -125,4 +125,17 @@ Deno.test("exec: a command that prints a lot before reading its stdin does not d
     },
   );
   assert.ok(stdout.endsWith("done\n"));
+});
+
+Deno.test("exec: what busybox's applets run goes by full path (busybox's own ip is not iproute2's)", () => {
+  const argv = inNetns("/run/netns/x", ["sh", "-c", "true"]);
+  assert.deepEqual(argv.slice(0, 5), ["busybox", "nsenter", "--net=/run/netns/x", "-F", "--"]);
+  assert.match(argv[5], /^\/.+\/sh$/);
+  assert.deepEqual(argv.slice(6), ["-c", "true"]);
+  // busybox itself is found by name, so the daemon's launch line needs no lookup.
+  assert.deepEqual(inNetns("/n", ["busybox", "unshare"]).slice(5), ["busybox", "unshare"]);
+  assert.throws(
+    () => inNetns("/n", ["no-such-program-here"]),
+    /no-such-program-here is not on PATH/,
+  );
 });
