@@ -95,13 +95,13 @@ export function isExecutable(path: string): boolean {
 
 const found = new Map<string, string>();
 
-/** A program's full path on commandPath(), if it is there. */
+/** A program's full path on commandPath(), if it is there (where it was last time, checked first). */
 export function findOnPath(name: string): string | undefined {
-  let path = found.get(name);
-  if (path === undefined) {
-    path = commandPath().split(":").map((dir) => `${dir}/${name}`).find(isExecutable);
-    if (path !== undefined) found.set(name, path);
-  }
+  const known = found.get(name);
+  if (known !== undefined && isExecutable(known)) return known;
+  const path = commandPath().split(":").map((dir) => `${dir}/${name}`).find(isExecutable);
+  if (path === undefined) found.delete(name);
+  else found.set(name, path);
   return path;
 }
 
