@@ -8,7 +8,7 @@
 
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { RUNTIME_FLAGS } from "../mod/runtime.ts";
+import { denoRunLines } from "../mod/runtime.ts";
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REFERENCE_PLUGINS = "/usr/lib/cni";
@@ -36,12 +36,8 @@ export async function installLauncher(dir: string): Promise<string> {
     throw new Error(`${BUNDLE} is missing: run deno task build (deno task test does)`);
   }
   const bin = builtExecutable();
-  const target = bin
-    ? `exec ${bin} "$@"`
-    : `exec ${Deno.execPath()} run --quiet --no-prompt --no-config ${
-      RUNTIME_FLAGS.join(" ")
-    } ${BUNDLE} "$@"`;
-  await Deno.writeTextFile(path, `#!/bin/sh\n${target}\n`, { mode: 0o755 });
+  const target = bin ? `exec ${bin} "$@"\n` : denoRunLines(BUNDLE);
+  await Deno.writeTextFile(path, `#!/bin/sh\n${target}`, { mode: 0o755 });
   return path;
 }
 

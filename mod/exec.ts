@@ -17,8 +17,12 @@ const PIPE_GRACE_MS = 200;
 export const DEFAULT_OUTPUT_LIMIT = 4 << 20;
 
 export interface RunOptions {
-  /** Written to the command's stdin, then closed. */
-  stdin?: string;
+  /**
+   * Written to the command's stdin, then closed. A promise is written once
+   * it resolves (nothing, if it rejects): the command starts before its
+   * input is known. The deadline counts from the start.
+   */
+  stdin?: string | Promise<string>;
   timeoutMs?: number;
   /** Replaces the environment entirely (PATH is always kept). */
   env?: Record<string, string>;
@@ -225,7 +229,8 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     if (opts.stdin !== undefined) {
       const writer = child.stdin.getWriter();
       // A command that exits without reading its stdin must not fail the write.
-      await writer.write(new TextEncoder().encode(opts.stdin)).catch(() => {});
+      const input = await Promise.resolve(opts.stdin).catch(() => "");
+      await writer.write(new TextEncoder().encode(input)).catch(() => {});
       await writer.close().catch(() => {});
     }
     const [status, out, err] = await reading;

@@ -1,8 +1,13 @@
 /**
- * The Deno flags the plugin runs with, wherever it starts: baked into the
- * compiled executable (scripts/build.ts), in the launcher `install` writes
- * under `deno run`, and in the tests' launcher.
+ * How the plugin runs, wherever it starts: the Deno flags baked into the
+ * compiled executable (scripts/build.ts), and the launcher that runs it
+ * under `deno run` instead (what `install` writes from a checkout, and the
+ * tests' launcher).
  */
+
+// Not node:path: a static import of it would load Node's path modules at every start.
+import { parentDir } from "./fs.ts";
+
 export const RUNTIME_FLAGS = [
   // Deno grants reads of /proc/PID (how the plugin knows its daemons) to nothing narrower.
   "--allow-all",
@@ -11,3 +16,35 @@ export const RUNTIME_FLAGS = [
   // (measured; 8 MB saved under 1 ms), and the peak RSS stays ~46 MB.
   "--v8-flags=--min-semi-space-size=16",
 ];
+
+/**
+ * Deno's cache for a bundle run under `deno run`: beside the bundle, so it
+ * has the bundle's owner, and the plugin's alone. Every start reads V8's
+ * code cache from it, and a shared cache (root's ~/.cache/deno) holds
+ * whatever else root ran under Deno: there its SQLite write-ahead log had
+ * grown to 13.6 MB, which each start read whole (26.2 against 21.7 ms of
+ * CPU per call, measured). The bundle needs nothing else from a cache; a
+ * .ts entry does (its npm packages), so it keeps the caller's.
+ */
+export function bundleCacheDir(bundle: string): string {
+  return `${parentDir(bundle)}/deno-cache`;
+}
+
+const quoted = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+
+/** The shell lines that run main (a bundle, or main.ts with its deno.json) with this Deno. */
+export function denoRunLines(main: string): string {
+  const bundle = !main.endsWith(".ts");
+  const config = bundle ? ["--no-config"] : ["--config", `${parentDir(main)}/deno.json`];
+  const argv = [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--no-prompt",
+    ...RUNTIME_FLAGS,
+    ...config,
+    main,
+  ];
+  return (bundle ? `export DENO_DIR=${quoted(bundleCacheDir(main))}\n` : "") +
+    `exec ${argv.map(quoted).join(" ")} "$@"\n`;
+}

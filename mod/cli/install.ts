@@ -12,7 +12,7 @@ import { parentDir, writeFileAtomic, type WriteOutcome } from "../fs.ts";
 import { isOurDaemon } from "../ipsec/daemon.ts";
 import { listStateDirs } from "../state.ts";
 import type { CliOutcome } from "./common.ts";
-import { RUNTIME_FLAGS } from "../runtime.ts";
+import { denoRunLines } from "../runtime.ts";
 import { servingAgent } from "../agent/client.ts";
 import { AGENT_UNIT, agentUnit, DEFAULT_UNIT_DIR } from "./agent_unit.ts";
 
@@ -35,13 +35,10 @@ async function programBytes(): Promise<{ bytes: Uint8Array | string; what: strin
     return { bytes: await Deno.readFile(Deno.execPath()), what: "this executable" };
   }
   const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
-  const config = main.endsWith(".ts") ? `--config ${parentDir(main)}/deno.json` : "--no-config";
   return {
     bytes:
       `#!/bin/sh\n# The strongswan CNI plugin, run from a checkout (strongswan install under deno run).\n` +
-      `exec ${Deno.execPath()} run --quiet --no-prompt ${
-        RUNTIME_FLAGS.join(" ")
-      } ${config} ${main} "$@"\n`,
+      denoRunLines(main),
     what: `a launcher for ${main}`,
   };
 }

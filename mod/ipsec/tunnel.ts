@@ -99,23 +99,40 @@ export function childInstalled(sa: ViciMessage): boolean {
   );
 }
 
+/** Vici's failure, as the CNI error a person can act on. */
+function tunnelError(err: unknown, conf: NetConf): CniError {
+  return err instanceof CniError ? err : classifyFailure((err as Error).message, [], conf.vpn);
+}
+
 /**
- * Loads the PSK and the connection, initiates, and waits (bounded by
- * vpn.timeout) until the CHILD_SA is installed. Returns the virtual IP.
+ * Gives the pod's daemon the PSK and the connection to the hub. Nothing
+ * goes on the wire yet: this may run while the pod's interface is set up.
  */
-export async function bringUpTunnel(
+export async function loadTunnel(
   client: ViciClient,
   conf: NetConf,
   identity: string,
   psk: Secret,
-): Promise<string> {
-  const timeoutMs = conf.vpn.timeout * 1000;
+): Promise<void> {
   try {
     assertSuccess(
       "load-shared",
       await client.request("load-shared", { id: "hub-psk", type: "IKE", data: psk.reveal() }),
     );
     assertSuccess("load-conn", await client.request("load-conn", podConnection(conf, identity)));
+  } catch (err) {
+    throw tunnelError(err, conf);
+  }
+}
+
+/**
+ * Brings the loaded connection up (IKE_SA and CHILD_SA, synchronously) and
+ * returns the virtual IP the hub assigned, checked against the network's
+ * virtual subnet.
+ */
+export async function initiateTunnel(client: ViciClient, conf: NetConf): Promise<string> {
+  const timeoutMs = conf.vpn.timeout * 1000;
+  try {
     const log: string[] = [];
     const response = await client.request(
       "initiate",
@@ -148,8 +165,7 @@ export async function bringUpTunnel(
     }
     return vip;
   } catch (err) {
-    if (err instanceof CniError) throw err;
-    throw classifyFailure((err as Error).message, [], conf.vpn);
+    throw tunnelError(err, conf);
   }
 }
 

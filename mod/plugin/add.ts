@@ -1,8 +1,10 @@
 /**
  * ADD: the bridge half (as the reference bridge plugin), then the IPsec half.
  * The slow, independent steps run at once: charon starts while IPAM, the
- * links and the node route are set up. Every step registers its undo first;
- * any failure unwinds.
+ * links and the node route are set up; the pod's side is set up while
+ * charon's socket is awaited and given the connection; the `ip` that puts
+ * the virtual IP on the pod's interface starts while IKE runs. Every step
+ * registers its undo first; any failure unwinds.
  */
 
 import type { CniEnv } from "../cni/env.ts";
@@ -15,7 +17,7 @@ import { connectVici, daemonPaths, isOurDaemon, startDaemon } from "../ipsec/dae
 import { resolveDatapath } from "../ipsec/datapath.ts";
 import { planTunnelGuard } from "../ipsec/guard.ts";
 import { addVirtualIp } from "../ipsec/vip.ts";
-import { bringUpTunnel, terminateTunnel } from "../ipsec/tunnel.ts";
+import { initiateTunnel, loadTunnel, terminateTunnel } from "../ipsec/tunnel.ts";
 import type { ViciClient } from "../ipsec/vici.ts";
 import { parseCidr } from "../net/cidr.ts";
 import { ipamAdd, ipamCall } from "../net/ipam.ts";
@@ -161,10 +163,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
         ensureNodeRoute(conf.vpn.virtualSubnet, conf.vpn.serverIP).then((r) => nodeRoute = r),
       ] as const,
     );
-    // charon is the slowest of phase one: asking its socket only now spares the others the polls.
-    const vici = await connectVici(paths, daemon, DAEMON_START_TIMEOUT_MS);
-    client = vici;
-    phase("IPAM done, veth made, charon listening, node route set");
+    phase("IPAM done, veth made, node route set");
 
     const ips = gatewaysOf(conf, ipam.ips).map((ip) => ({ ...ip, interface: POD_INTERFACE }));
     const routes = podRoutes(conf, ips, ipam.routes);
@@ -178,6 +177,12 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     );
     enableForwarding();
     await allOrFirstError([
+      // charon is the slowest of phase one. Its socket is asked only now (the
+      // polls spared the other steps CPU), while the pod's side is set up.
+      connectVici(paths, daemon, DAEMON_START_TIMEOUT_MS).then((vici) => {
+        client = vici;
+        return loadTunnel(vici, conf, state.identity, psk);
+      }),
       configurePod(
         env.netns,
         env.ifname,
@@ -200,12 +205,17 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
         : Promise.resolve(),
     ]);
 
-    phase("pod interface, guard, gateway and masquerade set");
+    phase("charon loaded; pod interface, guard, gateway and masquerade set");
     // Unwound before the pod's network goes, so the hub hears the DELETE.
     undo.push("end the IKE_SA", () => terminateTunnel(paths.viciSocket));
-    const vip = await bringUpTunnel(client, conf, state.identity, psk);
-    phase(`tunnel up, virtual IP ${vip}`);
-    if (datapath === "userspace") await addVirtualIp(env.netns, env.ifname, vip);
+    const initiated = initiateTunnel(client!, conf);
+    const [vip] = await allOrFirstError([
+      initiated,
+      datapath === "userspace"
+        ? addVirtualIp(env.netns, env.ifname, initiated, conf.vpn.timeout * 1000)
+        : Promise.resolve(),
+    ]);
+    phase(`tunnel up, virtual IP ${vip} on ${env.ifname}`);
 
     state.virtualIp = vip;
     state.podAddresses = ips.map((ip) => ip.address);

@@ -127,6 +127,18 @@ Deno.test("exec: a command that prints a lot before reading its stdin does not d
   assert.ok(stdout.endsWith("done\n"));
 });
 
+Deno.test("exec: stdin given as a promise is written once it resolves; a rejected one writes nothing", async () => {
+  let give!: (s: string) => void;
+  const later = new Promise<string>((r) => give = r);
+  const running = run(["cat"], { stdin: later });
+  // Meanwhile cat runs, its stdin open.
+  await new Promise((r) => setTimeout(r, 50));
+  give("the virtual IP");
+  assert.equal((await running).stdout, "the virtual IP");
+  const refused = Promise.reject(new Error("IKE failed"));
+  assert.equal((await run(["cat"], { stdin: refused })).stdout, "");
+});
+
 Deno.test("exec: what busybox's applets run goes by full path (busybox's own ip is not iproute2's)", () => {
   const argv = inNetns("/run/netns/x", ["sh", "-c", "true"]);
   assert.deepEqual(argv.slice(0, 5), ["busybox", "nsenter", "--net=/run/netns/x", "-F", "--"]);
