@@ -178,12 +178,14 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const limit = opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
   const started = performance.now();
+  // Handled from the start: a rejected input must not go unhandled if the spawn fails.
+  const input = opts.stdin === undefined ? undefined : Promise.resolve(opts.stdin).catch(() => "");
   let child: Deno.ChildProcess;
   const spawned = opts.untrusted ? inNewSession(argv) : argv;
   try {
     child = new Deno.Command(spawned[0], {
       args: spawned.slice(1),
-      stdin: opts.stdin === undefined ? "null" : "piped",
+      stdin: input === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
       clearEnv: true,
@@ -226,11 +228,10 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
       readBounded(child.stdout, limit, readingStopped, kill),
       readBounded(child.stderr, limit, readingStopped, kill),
     ]);
-    if (opts.stdin !== undefined) {
+    if (input !== undefined) {
       const writer = child.stdin.getWriter();
       // A command that exits without reading its stdin must not fail the write.
-      const input = await Promise.resolve(opts.stdin).catch(() => "");
-      await writer.write(new TextEncoder().encode(input)).catch(() => {});
+      await writer.write(new TextEncoder().encode(await input)).catch(() => {});
       await writer.close().catch(() => {});
     }
     const [status, out, err] = await reading;

@@ -137,6 +137,12 @@ Deno.test("exec: stdin given as a promise is written once it resolves; a rejecte
   assert.equal((await running).stdout, "the virtual IP");
   const refused = Promise.reject(new Error("IKE failed"));
   assert.equal((await run(["cat"], { stdin: refused })).stdout, "");
+  // A command that cannot start leaves no rejection unhandled (it would end a call run alone).
+  let refuse!: (err: Error) => void;
+  const never = new Promise<string>((_, r) => refuse = r);
+  await rejects(run(["/nonexistent/program"], { stdin: never }));
+  refuse(new Error("IKE failed"));
+  await new Promise((r) => setTimeout(r, 10));
 });
 
 Deno.test("exec: what busybox's applets run goes by full path (busybox's own ip is not iproute2's)", () => {
