@@ -18,15 +18,15 @@ export const RUNTIME_FLAGS = [
 ];
 
 /**
- * Deno's cache for a bundle run under `deno run`: beside the bundle, so it
- * has the bundle's owner, and the plugin's alone. Every start reads V8's
- * code cache from it, and a shared cache (root's ~/.cache/deno) holds
- * whatever else root ran under Deno: there its SQLite write-ahead log had
- * grown to 13.6 MB, which each start read whole (26.2 against 21.7 ms of
- * CPU per call, measured). The bundle needs nothing else from a cache; a
- * .ts entry does (its npm packages), so it keeps the caller's.
+ * Deno's cache for a bundle run under `deno run`: the plugin's alone, beside
+ * the bundle (whoever can change one can change the other, and no one
+ * else). Every start reads V8's code cache from it. A shared one (root's
+ * ~/.cache/deno) holds whatever else root ran under Deno: there its SQLite
+ * write-ahead log had grown to 13.6 MB, which each start read whole (26.2
+ * against 21.7 ms of CPU per call, measured). The bundle needs nothing else
+ * from a cache; a .ts entry does (its npm packages), so it keeps the caller's.
  */
-export function bundleCacheDir(bundle: string): string {
+function bundleCacheDir(bundle: string): string {
   return `${parentDir(bundle)}/deno-cache`;
 }
 
