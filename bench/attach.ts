@@ -29,7 +29,7 @@ import { cpuMeter } from "./cpu.ts";
 const SEQUENTIAL = 20;
 const AT_ONCE = [1, 10, 30];
 /** Rounds of each at-once size per way; the median counts. */
-const AT_ONCE_ROUNDS = 3;
+const AT_ONCE_ROUNDS = 5;
 
 if (Deno.uid() !== 0) {
   console.error("attach benchmark skipped: it needs root (namespaces, daemons)");
