@@ -291,6 +291,12 @@ export function spawnDaemon(
   }
 }
 
+/** argv as a person would type it into a POSIX shell (or a script runs it). */
+export function shellLine(argv: readonly string[]): string {
+  return argv.map((a) => /^[A-Za-z0-9_./:=@,+-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)
+    .join(" ");
+}
+
 /** Runs argv inside the network namespace at nsPath (-F: exec in place, as util-linux's does). */
 export function inNetns(nsPath: string, argv: readonly string[]): string[] {
   return [

@@ -7,6 +7,7 @@
 
 // Not node:path: a static import of it would load Node's path modules at every start.
 import { parentDir } from "./fs.ts";
+import { shellLine } from "./exec.ts";
 
 export const RUNTIME_FLAGS = [
   // Deno grants reads of /proc/PID (how the plugin knows its daemons) to nothing narrower.
@@ -30,8 +31,6 @@ function bundleCacheDir(bundle: string): string {
   return `${parentDir(bundle)}/deno-cache`;
 }
 
-const quoted = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
-
 /** The shell lines that run main (a bundle, or main.ts with its deno.json) with this Deno. */
 export function denoRunLines(main: string): string {
   const bundle = !main.endsWith(".ts");
@@ -45,6 +44,6 @@ export function denoRunLines(main: string): string {
     ...config,
     main,
   ];
-  return (bundle ? `export DENO_DIR=${quoted(bundleCacheDir(main))}\n` : "") +
-    `exec ${argv.map(quoted).join(" ")} "$@"\n`;
+  return (bundle ? `export DENO_DIR=${shellLine([bundleCacheDir(main)])}\n` : "") +
+    `exec ${shellLine(argv)} "$@"\n`;
 }

@@ -83,9 +83,3 @@ export function addressOption(values: Options, name: string): string | undefined
   }
   return value;
 }
-
-/** argv as a person would type it into a POSIX shell. */
-export function shellLine(argv: string[]): string {
-  return argv.map((a) => /^[A-Za-z0-9_./:=@,+-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)
-    .join(" ");
-}

@@ -28,7 +28,8 @@ const DEFAULT_ROUTER_ID = 51;
 const DEFAULT_PRIORITY = 100;
 import { hubStrongswanConf } from "../hub/strongswan.ts";
 import { hubSwanctlConf } from "../hub/swanctl.ts";
-import { addressOption, type Options, pathOption, shellLine, UsageError } from "./common.ts";
+import { addressOption, type Options, pathOption, UsageError } from "./common.ts";
+import { shellLine } from "../exec.ts";
 
 const PAIR_OPTIONS = ["router-id", "priority", "peer", "self"];
 
