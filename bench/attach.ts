@@ -28,6 +28,9 @@ import { cpuMeter } from "./cpu.ts";
 /** Pods one at a time per way, in turns. */
 const SEQUENTIAL = 20;
 const AT_ONCE = [1, 10, 30];
+/** Issue 9's goals: agent/floor ratios, and the pod daemon's PSS. */
+const GOAL_RATIO = 0.8;
+const GOAL_PSS_KIB = 2048;
 /** Rounds of each at-once size per way; the median counts. */
 const AT_ONCE_ROUNDS = 5;
 
@@ -318,36 +321,39 @@ try {
   const aloneRss = await pluginPeakRssKiB(lab, "strongswan-alone");
   const agentRss = await peakRssKiB(lab.agent(1)!.pid);
 
-  type Row = [string, number, number, number, string];
+  /** A figure, the three ways' values, and its goal as the most agent/floor may be. */
+  type Row = [string, number, number, number, number | undefined];
   const rows: Row[] = [
-    ["ADD p50, one at a time (ms)", agent.addP50, alone.addP50, base.addP50, "<= 0.8"],
-    ["ADD p95, one at a time (ms)", agent.addP95, alone.addP95, base.addP95, ""],
-    ["DEL p50, one at a time (ms)", agent.delP50, alone.delP50, base.delP50, ""],
-    ["DEL p95, one at a time (ms)", agent.delP95, alone.delP95, base.delP95, ""],
+    ["ADD p50, one at a time (ms)", agent.addP50, alone.addP50, base.addP50, GOAL_RATIO],
+    ["ADD p95, one at a time (ms)", agent.addP95, alone.addP95, base.addP95, undefined],
+    ["DEL p50, one at a time (ms)", agent.delP50, alone.delP50, base.delP50, undefined],
+    ["DEL p95, one at a time (ms)", agent.delP95, alone.delP95, base.delP95, undefined],
     [
       "machine CPU per ADD, one at a time (ms)",
       agent.cpuPerAdd,
       alone.cpuPerAdd,
       base.cpuPerAdd,
-      "<= 0.8",
+      GOAL_RATIO,
     ],
     ...AT_ONCE.map((n): Row => [
       `${n} ADDs at once, wall (ms)`,
       agent.atOnce[n].wallMs,
       alone.atOnce[n].wallMs,
       base.atOnce[n].wallMs,
-      n === 30 ? "<= 0.8" : "",
+      n === 30 ? GOAL_RATIO : undefined,
     ]),
     ...AT_ONCE.map((n): Row => [
       `${n} ADDs at once, machine CPU per pod (ms)`,
       agent.atOnce[n].cpuPerPodMs,
       alone.atOnce[n].cpuPerPodMs,
       base.atOnce[n].cpuPerPodMs,
-      n === 30 ? "<= 0.8" : "",
+      n === 30 ? GOAL_RATIO : undefined,
     ]),
   ];
   const fmt = (v: number) => v.toFixed(0);
   const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(8);
+  // Judged on the exact value: 0.802 prints as 0.80 and misses.
+  const verdict = (value: number, most: number) => `<= ${most} ${value <= most ? "met" : "missed"}`;
   const lines = [
     "agent: calls served by the node agent (strongswan agent); alone: no agent",
     `${"".padEnd(44)}${"agent".padStart(8)}${"alone".padStart(8)}${"floor".padStart(8)}${
@@ -356,11 +362,11 @@ try {
     ...rows.map(([what, a, b, f, goal]) =>
       `${what.padEnd(44)}${fmt(a).padStart(8)}${fmt(b).padStart(8)}${fmt(f).padStart(8)} ${
         ratio(a, f)
-      } ${ratio(b, f)}  ${goal}`
+      } ${ratio(b, f)}  ${goal === undefined ? "" : verdict(a / f, goal)}`
     ),
     `${"pod daemon PSS with 30 pods up (KiB)".padEnd(44)}${fmt(daemonPss).padStart(8)}${
       "".padStart(34)
-    }  <= 2048`,
+    }  ${verdict(daemonPss, GOAL_PSS_KIB)}`,
     `${"the plugin's process, peak RSS (KiB)".padEnd(44)}${fmt(shimRss).padStart(8)}${
       fmt(aloneRss).padStart(8)
     }`,
@@ -376,6 +382,17 @@ try {
     floor: base,
     ratios: Object.fromEntries(rows.map(([what, a, _, f]) => [what, a / f])),
     ratiosAlone: Object.fromEntries(rows.map(([what, _, b, f]) => [what, b / f])),
+    goals: Object.fromEntries([
+      ...rows.filter(([, , , , goal]) => goal !== undefined).map(([what, a, _, f, goal]) => [
+        what,
+        { atMost: goal, value: a / f, met: a / f <= goal! },
+      ]),
+      ["pod daemon PSS with 30 pods up (KiB)", {
+        atMost: GOAL_PSS_KIB,
+        value: daemonPss,
+        met: daemonPss <= GOAL_PSS_KIB,
+      }],
+    ]),
     podDaemonPssKiB: daemonPss,
     pluginPeakRssKiB: shimRss,
     pluginAlonePeakRssKiB: aloneRss,
