@@ -119,7 +119,7 @@ function floor(lab: Lab): Way {
 secrets { ike { secret = ${LAB_PSK} } }
 `,
       );
-      const daemon = launchDaemon(pod.netns, paths, POD_DAEMON_ENV);
+      const daemon = launchDaemon(pod.netns, paths, POD_DAEMON_ENV, "tmpfs");
       daemons.set(pod.name, { id: daemon.id, socket: paths.viciSocket });
       (await connectVici(paths, daemon, 10_000)).close();
       const uri = `unix://${paths.viciSocket}`;

@@ -19,10 +19,13 @@ export const DEFAULT_OUTPUT_LIMIT = 4 << 20;
 export interface RunOptions {
   /**
    * Written to the command's stdin, then closed. A promise is written once
-   * it resolves (nothing, if it rejects): the command starts before its
-   * input is known. The deadline counts from the start.
+   * it resolves: the command starts before its input is known. Parts are
+   * written in turn; one that rejects ends the input there. The deadline
+   * counts from the start.
    */
-  stdin?: string | Promise<string>;
+  stdin?: Input | readonly Input[];
+  /** Given stderr as it comes (a command can say, mid-run, how far it got); the result still has all of it. */
+  onStderr?: (text: string) => void;
   timeoutMs?: number;
   /** Replaces the environment entirely (PATH is always kept). */
   env?: Record<string, string>;
@@ -37,6 +40,8 @@ export interface RunOptions {
    */
   untrusted?: boolean;
 }
+
+type Input = string | Promise<string>;
 
 export interface RunOutput {
   stdout: string;
@@ -109,9 +114,13 @@ export function findOnPath(name: string): string | undefined {
   return path;
 }
 
-/** What a busybox applet is to exec: a full path, but busybox itself by name. */
-function programPath(name: string): string {
-  if (name.includes("/") || name === BUSYBOX) return name;
+/**
+ * A program's full path, found once: every exec by name would search PATH
+ * again (Deno's spawn and busybox's applets alike), and a busybox applet
+ * must not run its own namesake (busybox has an `ip`).
+ */
+export function programPath(name: string): string {
+  if (name.includes("/")) return name;
   const path = findOnPath(name);
   if (path === undefined) {
     throw new ExecError([name], null, "", "", `cannot start: ${name} is not on PATH`);
@@ -129,6 +138,7 @@ async function readBounded(
   limit: number,
   stop: Promise<void>,
   onOverflow: () => void,
+  onChunk?: (chunk: Uint8Array) => void,
 ): Promise<{ bytes: Uint8Array; overflow: boolean }> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
@@ -146,6 +156,7 @@ async function readBounded(
         break;
       }
       chunks.push(next.value);
+      onChunk?.(next.value);
     }
   } finally {
     // Closes our end: a writer still holding the pipe can no longer make us wait.
@@ -158,6 +169,18 @@ async function readBounded(
     off += c.length;
   }
   return { bytes, overflow };
+}
+
+function inputParts(stdin: Input | readonly Input[]): readonly Input[] {
+  return typeof stdin === "string" || stdin instanceof Promise ? [stdin] : stdin;
+}
+
+function stderrWatcher(
+  onStderr: ((text: string) => void) | undefined,
+): ((chunk: Uint8Array) => void) | undefined {
+  if (!onStderr) return undefined;
+  const text = new TextDecoder();
+  return (chunk) => onStderr(text.decode(chunk, { stream: true }));
 }
 
 function signalProcess(pid: number, signal: Deno.Signal): void {
@@ -179,11 +202,15 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   const limit = opts.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
   const started = performance.now();
   // Handled from the start: a rejected input must not go unhandled if the spawn fails.
-  const input = opts.stdin === undefined ? undefined : Promise.resolve(opts.stdin).catch(() => "");
+  const input = opts.stdin === undefined
+    ? undefined
+    : inputParts(opts.stdin).map((part) =>
+      Promise.resolve(part).then((text) => ({ text }), () => undefined)
+    );
   let child: Deno.ChildProcess;
   const spawned = opts.untrusted ? inNewSession(argv) : argv;
   try {
-    child = new Deno.Command(spawned[0], {
+    child = new Deno.Command(programPath(spawned[0]), {
       args: spawned.slice(1),
       stdin: input === undefined ? "null" : "piped",
       stdout: "piped",
@@ -192,6 +219,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
       env: environment(opts.env),
     }).spawn();
   } catch (err) {
+    if (err instanceof ExecError) throw err;
     throw new ExecError(argv, null, "", "", `cannot start: ${(err as Error).message}`);
   }
   // An untrusted command's whole group; otherwise the command and whatever runs below it,
@@ -226,12 +254,16 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     const reading = Promise.all([
       child.status,
       readBounded(child.stdout, limit, readingStopped, kill),
-      readBounded(child.stderr, limit, readingStopped, kill),
+      readBounded(child.stderr, limit, readingStopped, kill, stderrWatcher(opts.onStderr)),
     ]);
     if (input !== undefined) {
       const writer = child.stdin.getWriter();
-      // A command that exits without reading its stdin must not fail the write.
-      await writer.write(new TextEncoder().encode(await input)).catch(() => {});
+      for (const part of input) {
+        const got = await part;
+        if (got === undefined) break;
+        // A command that exits without reading its stdin must not fail the write.
+        if (got.text) await writer.write(new TextEncoder().encode(got.text)).catch(() => {});
+      }
       await writer.close().catch(() => {});
     }
     const [status, out, err] = await reading;
@@ -277,7 +309,7 @@ export function spawnDaemon(
 ): Deno.ChildProcess {
   const spawned = inNewSession(argv);
   try {
-    return new Deno.Command(spawned[0], {
+    return new Deno.Command(programPath(spawned[0]), {
       args: spawned.slice(1),
       stdin: "null",
       stdout: "null",
@@ -287,6 +319,7 @@ export function spawnDaemon(
       cwd,
     }).spawn();
   } catch (err) {
+    if (err instanceof ExecError) throw err;
     throw new ExecError(argv, null, "", "", `cannot start: ${(err as Error).message}`);
   }
 }

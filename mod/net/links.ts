@@ -9,7 +9,7 @@ import type { IpConfig, Route } from "../cni/result.ts";
 import type { NetConf } from "../config/load.ts";
 import { ExecError, inNetns, run } from "../exec.ts";
 import { addressOf, formatIPv4, networkOf, parseCidr } from "./cidr.ts";
-import { batchFailures, batchLine } from "./ipbatch.ts";
+import { type BatchFailure, batchFailures, batchLine } from "./ipbatch.ts";
 import { type AttachmentNames, bridgeMac } from "./names.ts";
 
 const DEFAULT_ROUTE = "0.0.0.0/0";
@@ -261,34 +261,91 @@ export async function deleteVeth(name: string): Promise<void> {
 }
 
 /**
- * Runs the pod's `ip -batch` lines (planPodInterface's, and whatever else the
- * pod needs). Lines in mayExist may fail with "File exists": another
- * attachment in the same pod made the same rule.
+ * A line that fails, and does nothing else, once every line before it has
+ * run: ip prints its failure on stderr, which is unbuffered (stdout into a
+ * pipe is not). No interface can be named with a "/".
  */
-export async function configurePod(
+const SYNC_LINE = batchLine("link", "show", "dev", "strongswan-cni/sync");
+
+/** The first failure of a pod batch that matters: not the sync line's, nor a line of mayExist's whose rule exists. */
+export function podBatchFailure(
+  stderr: string,
+  syncLine: number,
+  mayExist: ReadonlySet<number>,
+): BatchFailure | undefined {
+  return batchFailures(stderr).find((f) =>
+    f.line !== syncLine && !(mayExist.has(f.line) && /File exists/.test(f.message))
+  );
+}
+
+/** Whether the pod batch's stderr shows that its sync line has run. */
+export function batchSynced(stderr: string, syncLine: number): boolean {
+  return batchFailures(stderr).some((f) => f.line === syncLine);
+}
+
+export interface PodBatch {
+  /** Settles once the lines have run: rejects with the first that failed. */
+  configured: Promise<void>;
+  /** Settles once ip has run the later line too (or got none) and ended. */
+  done: Promise<void>;
+}
+
+/**
+ * Runs the pod's `ip -batch` lines (planPodInterface's, and whatever else the
+ * pod needs), then leaves that ip waiting for one more line, `later` (the
+ * virtual IP, known once IKE is up): one exec in the pod, not two. A later
+ * that rejects or gives "" ends ip with nothing more. Lines in mayExist may
+ * fail with "File exists": another attachment in the same pod made the
+ * same rule.
+ */
+export function configurePod(
   netns: string,
   ifname: string,
   lines: string[],
-  mayExist: ReadonlySet<number> = new Set(),
-): Promise<void> {
-  try {
-    await run(inNetns(netns, ["ip", "-force", "-batch", "-"]), { stdin: lines.join("\n") });
-  } catch (err) {
-    if (err instanceof ExecError && err.exitCode !== null) {
-      const failures = batchFailures(err.stderr);
-      const real = failures.filter((f) => !(mayExist.has(f.line) && /File exists/.test(f.message)));
-      if (failures.length > 0 && real.length === 0) return;
-      if (real.length > 0) {
-        throw new CniError(
-          Code.LinkFailed,
-          `cannot configure ${ifname} in ${netns}: "${lines[real[0].line]}" failed: ${
-            real[0].message
-          }`,
-        );
-      }
-    }
-    throw linkFailed(`cannot configure ${ifname} in ${netns}`, err);
-  }
+  mayExist: ReadonlySet<number>,
+  later: Promise<string>,
+  timeoutMs: number,
+): PodBatch {
+  const all = [...lines, SYNC_LINE];
+  const failed = (failure: BatchFailure) =>
+    new CniError(
+      Code.LinkFailed,
+      `cannot configure ${ifname} in ${netns}: "${all[failure.line]}" failed: ${failure.message}`,
+    );
+  let stderr = "";
+  let synced = false;
+  const sync = Promise.withResolvers<void>();
+  const done = run(inNetns(netns, ["ip", "-force", "-batch", "-"]), {
+    stdin: [
+      `${all.join("\n")}\n`,
+      later.then((line) => {
+        if (line) all.push(line);
+        return line && `${line}\n`;
+      }),
+    ],
+    timeoutMs,
+    onStderr: (text) => {
+      stderr += text;
+      if (synced || !batchSynced(stderr, lines.length)) return;
+      synced = true;
+      // Only the lines before the sync line: the later one may have run by now too.
+      const failure = podBatchFailure(stderr, lines.length, mayExist);
+      if (failure && failure.line < lines.length) sync.reject(failed(failure));
+      else sync.resolve();
+    },
+  }).then(() => {}, (err) => {
+    // The sync line fails every time: ip ends with code 1 when all went well.
+    const failure = err instanceof ExecError && err.exitCode !== null
+      ? podBatchFailure(err.stderr, lines.length, mayExist)
+      : undefined;
+    if (err instanceof ExecError && err.exitCode !== null && !failure) return;
+    throw failure ? failed(failure) : linkFailed(`cannot configure ${ifname} in ${netns}`, err);
+  });
+  // Ended before its sync line was seen: how it ended says how the lines went.
+  done.then(() => sync.resolve(), (err) => sync.reject(err));
+  // Whoever gets it awaits it; a failure no one awaits (ADD failed elsewhere first) is no fault.
+  sync.promise.catch(() => {});
+  return { configured: sync.promise, done };
 }
 
 export async function ensureBridgeAddress(

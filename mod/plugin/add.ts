@@ -2,9 +2,9 @@
  * ADD: the bridge half (as the reference bridge plugin), then the IPsec half.
  * The slow, independent steps run at once: charon starts while IPAM, the
  * links and the node route are set up; the pod's side is set up while
- * charon's socket is awaited and given the connection; the `ip` that puts
- * the virtual IP on the pod's interface starts while IKE runs. Every step
- * registers its undo first; any failure unwinds.
+ * charon's socket is awaited and given the connection; the `ip` that did
+ * that stays to put the virtual IP on the pod's interface once IKE is up.
+ * Every step registers its undo first; any failure unwinds.
  */
 
 import type { CniEnv } from "../cni/env.ts";
@@ -14,9 +14,10 @@ import type { NetConf } from "../config/load.ts";
 import { readPsk } from "../config/psk.ts";
 import { podStrongswanConf } from "../ipsec/config.ts";
 import { connectVici, daemonPaths, isOurDaemon, startDaemon } from "../ipsec/daemon.ts";
+import { DEFAULT_TIMEOUT_MS } from "../exec.ts";
 import { resolveDatapath } from "../ipsec/datapath.ts";
 import { planTunnelGuard } from "../ipsec/guard.ts";
-import { addVirtualIp } from "../ipsec/vip.ts";
+import { virtualIpLine } from "../ipsec/vip.ts";
 import { initiateTunnel, loadTunnel, terminateTunnel } from "../ipsec/tunnel.ts";
 import type { ViciClient } from "../ipsec/vici.ts";
 import { parseCidr } from "../net/cidr.ts";
@@ -28,6 +29,7 @@ import {
   ensureBridgeAddress,
   gatewaysOf,
   planPodInterface,
+  type PodBatch,
   podRoutes,
   setUpNodeSide,
 } from "../net/links.ts";
@@ -131,6 +133,9 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       `ADD ${env.containerId}: ${what} after ${(performance.now() - started).toFixed(1)} ms`,
     );
   let client: ViciClient | undefined;
+  // The pod's ip waits for its last line (the virtual IP) until this settles.
+  const vipLine = Promise.withResolvers<string>();
+  let podBatch: PodBatch | undefined;
   try {
     undo.push(
       "stop the daemon, remove its directory",
@@ -144,8 +149,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       podStrongswanConf(datapath, env.ifname, paths),
     );
     phase("charon started");
+    // Recorded with the rest once ADD is done: DEL finds a daemon not yet recorded (findDaemon).
     state.daemon = daemon.id;
-    writeState(names.stateDir, state);
 
     const target = { containerId: env.containerId, netns: env.netns, ifname: env.ifname };
     undo.push("release IPAM lease", () => ipamCall("DEL", target, env, conf));
@@ -176,6 +181,14 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       () => releaseTunnelGuard(names.stateDir, netnsId, env.netns, conf),
     );
     enableForwarding();
+    podBatch = configurePod(
+      env.netns,
+      env.ifname,
+      [...podLines, ...guard.lines],
+      new Set(guard.lines.map((l, i) => l.startsWith("rule ") ? podLines.length + i : -1)),
+      vipLine.promise,
+      conf.vpn.timeout * 1000 + DEFAULT_TIMEOUT_MS,
+    );
     await allOrFirstError([
       // charon is the slowest of phase one. Its socket is asked only now (the
       // polls spared the other steps CPU), while the pod's side is set up.
@@ -183,12 +196,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
         client = vici;
         return loadTunnel(vici, conf, state.identity, psk);
       }),
-      configurePod(
-        env.netns,
-        env.ifname,
-        [...podLines, ...guard.lines],
-        new Set(guard.lines.map((l, i) => l.startsWith("rule ") ? podLines.length + i : -1)),
-      ),
+      podBatch.configured,
       conf.isGateway && gateway
         ? ensureBridgeAddress(
           conf,
@@ -209,12 +217,11 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     // Unwound before the pod's network goes, so the hub hears the DELETE.
     undo.push("end the IKE_SA", () => terminateTunnel(paths.viciSocket));
     const initiated = initiateTunnel(client!, conf);
-    const [vip] = await allOrFirstError([
-      initiated,
-      datapath === "userspace"
-        ? addVirtualIp(env.netns, env.ifname, initiated, conf.vpn.timeout * 1000)
-        : Promise.resolve(),
-    ]);
+    // With the kernel datapath charon puts it on the interface itself (install_virtual_ip_on).
+    vipLine.resolve(
+      datapath === "userspace" ? initiated.then((vip) => virtualIpLine(env.ifname, vip)) : "",
+    );
+    const [vip] = await allOrFirstError([initiated, podBatch.done]);
     phase(`tunnel up, virtual IP ${vip} on ${env.ifname}`);
 
     state.virtualIp = vip;
@@ -233,6 +240,11 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
       dns: conf.dns ?? ipam.dns,
     };
   } catch (err) {
+    if (podBatch) {
+      // Its ip ends without the virtual IP.
+      vipLine.reject(err);
+      await podBatch.done.catch(() => {});
+    }
     await undo.unwind();
     throw err;
   } finally {

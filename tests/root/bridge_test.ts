@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { Code } from "../../mod/cni/errors.ts";
 import { run } from "../../mod/exec.ts";
+import { configurePod } from "../../mod/net/links.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
 import { type Lab, OUTSIDE_ADDRESS, SERVER_IP } from "../../lab/lab.ts";
 import { callPlugin, REFERENCE_PLUGINS } from "../../lab/plugin.ts";
@@ -269,5 +270,53 @@ labTest(
     assertOk(await callPlugin({ ...call, command: "ADD" }), "ADD");
     assertOk(await callPlugin({ ...call, command: "DEL" }), "DEL");
     await assertNothingLeft(lab, pod);
+  },
+);
+
+labTest(
+  "links: one ip in the pod runs its lines, says when, then takes the later line or just ends",
+  { nodes: 1 },
+  async (lab) => {
+    const pod = await lab.pod(1, "sync");
+    const addresses = async () =>
+      ((await ipJson(pod.netnsName, "addr", "show", "dev", "d0"))[0].addr_info as {
+        local: string;
+      }[]).map((a) => a.local);
+    const lines = [
+      "link add d0 type veth peer name d1",
+      "addr add 10.1.0.2/24 dev d0",
+      "link set dev d0 up",
+      "route add 10.2.0.0/16 dev d0",
+    ];
+    const later = Promise.withResolvers<string>();
+    const batch = configurePod(pod.netns, "d0", lines, new Set(), later.promise, 10_000);
+    await batch.configured;
+    // The lines have run while ip still waits for its last one.
+    assert.deepEqual(await addresses(), ["10.1.0.2"]);
+    later.resolve("addr add 10.1.0.3/32 dev d0");
+    await batch.done;
+    assert.deepEqual(await addresses(), ["10.1.0.2", "10.1.0.3"]);
+
+    // A line that fails is named; the ip waiting for its later line ends once that is refused.
+    const refused = Promise.withResolvers<string>();
+    const failing = configurePod(pod.netns, "d0", [lines[3]], new Set(), refused.promise, 10_000);
+    await assert.rejects(failing.configured, /"route add 10\.2\.0\.0\/16 dev d0" failed: .*exists/);
+    refused.reject(new Error("IKE failed"));
+    await assert.rejects(failing.done, /"route add 10\.2\.0\.0\/16 dev d0" failed/);
+    // Unless it may exist; a later line that fails is named too.
+    const again = configurePod(
+      pod.netns,
+      "d0",
+      [lines[3]],
+      new Set([0]),
+      Promise.resolve("addr add 10.1.0.3/32 dev d0"),
+      10_000,
+    );
+    await again.configured;
+    await assert.rejects(again.done, /"addr add 10\.1\.0\.3\/32 dev d0" failed: .*assigned/);
+    assert.equal(
+      (await run(["pgrep", "-f", "ip -force -batch"]).catch(() => ({ stdout: "" }))).stdout,
+      "",
+    );
   },
 );

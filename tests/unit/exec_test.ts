@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ExecError, inNetns, run } from "../../mod/exec.ts";
+import { ExecError, inNetns, programPath, run } from "../../mod/exec.ts";
 import { procStat } from "../../mod/proc.ts";
 
 /** Whether a pid is gone (or a zombie waiting for its reaper). */
@@ -145,13 +145,38 @@ Deno.test("exec: stdin given as a promise is written once it resolves; a rejecte
   await new Promise((r) => setTimeout(r, 10));
 });
 
+Deno.test("exec: stdin in parts, written in turn, while stderr is watched as it comes", async () => {
+  const next = Promise.withResolvers<string>();
+  const seen: string[] = [];
+  const script = 'read a; echo "got $a" >&2; read b; echo "$a $b"';
+  const running = run(["sh", "-c", script], {
+    stdin: ["first\n", next.promise],
+    onStderr: (text) => {
+      seen.push(text);
+      // The command said how far it got before the second part exists.
+      if (text.includes("got first")) next.resolve("second\n");
+    },
+  });
+  const { stdout, stderr } = await running;
+  assert.equal(stdout, "first second\n");
+  assert.equal(stderr, "got first\n");
+  assert.deepEqual(seen, ["got first\n"]);
+  // A part that rejects ends the input there: cat gets the first part only.
+  const refused = Promise.reject(new Error("IKE failed"));
+  assert.equal((await run(["cat"], { stdin: ["one\n", refused, "two\n"] })).stdout, "one\n");
+});
+
 Deno.test("exec: what busybox's applets run goes by full path (busybox's own ip is not iproute2's)", () => {
   const argv = inNetns("/run/netns/x", ["sh", "-c", "true"]);
   assert.deepEqual(argv.slice(0, 5), ["busybox", "nsenter", "--net=/run/netns/x", "-F", "--"]);
   assert.match(argv[5], /^\/.+\/sh$/);
   assert.deepEqual(argv.slice(6), ["-c", "true"]);
-  // busybox itself is found by name, so the daemon's launch line needs no lookup.
-  assert.deepEqual(inNetns("/n", ["busybox", "unshare"]).slice(5), ["busybox", "unshare"]);
+  // busybox too: found once, not searched for on PATH at every exec.
+  assert.deepEqual(inNetns("/n", ["busybox", "unshare"]).slice(5), [
+    programPath("busybox"),
+    "unshare",
+  ]);
+  assert.match(programPath("busybox"), /^\/.+\/busybox$/);
   assert.throws(
     () => inNetns("/n", ["no-such-program-here"]),
     /no-such-program-here is not on PATH/,

@@ -15,6 +15,7 @@ import { dnsmasqConf } from "../../mod/hub/dnsmasq.ts";
 import { keaConf } from "../../mod/hub/kea.ts";
 import { keepalivedConf, leaseKeepalivedConf } from "../../mod/hub/keepalived.ts";
 import { daemonArgv, daemonPaths } from "../../mod/ipsec/daemon.ts";
+import { programPath } from "../../mod/exec.ts";
 import { requiredPlugins } from "../../mod/plugin/status.ts";
 import {
   describeRule,
@@ -130,20 +131,27 @@ Deno.test("pod connection: dead peer detection, and it starts over for ever", ()
 
 Deno.test("daemon: entered in the pod's netns with a private /run; paths passed, never spliced", () => {
   const paths = daemonPaths("/var/lib/cni/strongswan/c.eth0");
-  const argv = daemonArgv("/run/netns/p", paths);
+  const argv = daemonArgv("/run/netns/p", paths, "bind");
+  // What busybox's applets exec goes by full path, busybox included (no PATH search each time).
   assert.deepEqual(argv.slice(0, 7), [
     "busybox",
     "nsenter",
     "--net=/run/netns/p",
     "-F",
     "--",
-    "busybox",
+    programPath("busybox"),
     "unshare",
   ]);
+  assert.ok(programPath("busybox").startsWith("/"));
   assert.ok(argv.includes("slave"));
   assert.deepEqual(argv.slice(-2), [paths.runDir, "/usr/lib/ipsec/charon"]);
   const script = argv[argv.indexOf("-c") + 1];
   assert.ok(!script.includes(paths.runDir));
+  // A pod's: a fresh tmpfs, nothing of the directory's.
+  const pod = daemonArgv("/run/netns/p", paths, "tmpfs");
+  assert.deepEqual(pod.slice(-2), ["strongswan-cni", "/usr/lib/ipsec/charon"]);
+  assert.match(pod[pod.indexOf("-c") + 1], /mount -t tmpfs .* \/run && exec "\$1"$/);
+  assert.ok(!pod.includes(paths.runDir));
 });
 
 Deno.test("vici: messages round-trip (sections, lists, key/values)", () => {

@@ -3,10 +3,12 @@ import { Code } from "../../mod/cni/errors.ts";
 import { validateNetConf } from "../../mod/config/load.ts";
 import { canonicalCidr, contains, parseCidr, parseIPv4 } from "../../mod/net/cidr.ts";
 import {
+  batchSynced,
   gatewaysOf,
   planBridgeAddress,
   planNodeSide,
   planPodInterface,
+  podBatchFailure,
   podRoutes,
 } from "../../mod/net/links.ts";
 import { planMasqAdd, planMasqDel, planMasqDelKnown, ruleComment } from "../../mod/net/masq.ts";
@@ -136,6 +138,25 @@ Deno.test("links: pod batch adds addresses, brings the link up, then routes via 
     "route add 0.0.0.0/0 via 172.17.0.1 dev eth0",
     "route add 10.0.0.0/8 via 172.17.0.1 dev eth0",
   ]);
+});
+
+Deno.test("links: the pod batch's sync line tells when its lines ran, and which failure matters", () => {
+  // What `ip -force -batch -` printed (the sync line is line 3, 0-based).
+  const ruleExists = "RTNETLINK answers: File exists\nCommand failed -:2\n";
+  const sync = 'Device "strongswan-cni/sync" does not exist.\nCommand failed -:4\n';
+  assert.equal(batchSynced(ruleExists, 3), false);
+  assert.equal(batchSynced(ruleExists + sync, 3), true);
+  // Line 1 is a rule another attachment may have made: "File exists" is fine there only.
+  assert.equal(podBatchFailure(ruleExists + sync, 3, new Set([1])), undefined);
+  assert.deepEqual(podBatchFailure(ruleExists + sync, 3, new Set()), {
+    line: 1,
+    message: "RTNETLINK answers: File exists",
+  });
+  const vipFailed = "Error: ipv4: Address already assigned.\nCommand failed -:5\n";
+  assert.deepEqual(podBatchFailure(sync + vipFailed, 3, new Set([1])), {
+    line: 4,
+    message: "Error: ipv4: Address already assigned.",
+  });
 });
 
 Deno.test("links: bridge address kept, added, or (forceAddress) replaced", () => {
