@@ -135,8 +135,8 @@ export function isOurDaemon(id: DaemonId): boolean {
 }
 
 /**
- * The daemon of a state directory whose record has no pid (ADD killed
- * between the spawn and the record): the root process, at any stage of its
+ * The daemon of a state directory whose record has no pid (ADD records it
+ * once done, so one killed midway left none): the root process, at any stage of its
  * launch, whose environment names this directory's settings.
  */
 export function findDaemon(paths: DaemonPaths): DaemonId | undefined {

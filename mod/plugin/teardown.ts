@@ -13,8 +13,8 @@ import { removeStateDir } from "../state.ts";
 /**
  * Ends the IKE_SA (the hub frees the virtual IP), runs meanwhile, then stops
  * the daemon and removes its directory. The daemon is the recorded one if
- * that pid still is it; a record without a pid (ADD killed right after the
- * spawn) is resolved by findDaemon. A recorded pid that is no longer ours (a
+ * that pid still is it; a record without a pid (ADD records it only once
+ * done: it failed or was killed) is resolved by findDaemon. A recorded pid that is no longer ours (a
  * reboot, a reused pid) is never signalled.
  *
  * Stopped the moment its IKE_SA has ended, charon can spend a second of its
