@@ -216,7 +216,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf): Promise<Result> {
     phase("charon loaded; pod interface, guard, gateway and masquerade set");
     // Unwound before the pod's network goes, so the hub hears the DELETE.
     undo.push("end the IKE_SA", () => terminateTunnel(paths.viciSocket));
-    const initiated = initiateTunnel(client!, conf);
+    const initiated = initiateTunnel(client!, conf, paths.logFile);
     // With the kernel datapath charon puts it on the interface itself (install_virtual_ip_on).
     vipLine.resolve(
       datapath === "userspace" ? initiated.then((vip) => virtualIpLine(env.ifname, vip)) : "",

@@ -23,7 +23,12 @@ import {
   planTunnelGuard,
   planTunnelGuardRemoval,
 } from "../../mod/ipsec/guard.ts";
-import { childInstalled, classifyFailure, virtualIpProblem } from "../../mod/ipsec/tunnel.ts";
+import {
+  childInstalled,
+  classifyFailure,
+  initiateMessages,
+  virtualIpProblem,
+} from "../../mod/ipsec/tunnel.ts";
 import { decodeMessage, encodeMessage, encodePacket } from "../../mod/ipsec/vici.ts";
 import { config } from "./helpers.ts";
 
@@ -198,6 +203,25 @@ Deno.test("tunnel failures: each cause gets its own message and code", () => {
   const down = c(["sending packet: from 172.17.0.2[500] to 10.9.0.2[500]"], "initiate timed out");
   assert.equal(down.code, Code.TryAgainLater);
   assert.match(down.message, /did not complete IKE within 5 s/);
+});
+
+Deno.test("tunnel: a failure is read from the daemon's log, from its last initiate on", () => {
+  const log = [
+    "2026-11-28 08:26:18 00[DMN] Starting IKE charon daemon (strongSwan 5.9.8)",
+    "2026-11-28 08:26:18 07[CFG] vici initiate CHILD_SA 'hub'",
+    "2026-11-28 08:26:18 12[IKE] giving up after 5 retransmits",
+    "2026-11-28 08:26:19 07[CFG] vici initiate CHILD_SA 'hub'",
+    "2026-11-28 08:26:19 12[IKE] initiating IKE_SA hub[2] to 10.9.0.2",
+    "2026-11-28 08:26:19 16[IKE] received AUTHENTICATION_FAILED notify error",
+    "",
+  ].join("\n");
+  assert.deepEqual(initiateMessages(log), [
+    "initiating IKE_SA hub[2] to 10.9.0.2",
+    "received AUTHENTICATION_FAILED notify error",
+  ]);
+  // No initiate logged (another wording): every message counts.
+  assert.deepEqual(initiateMessages("2026-11-28 08:26:18 12[IKE] a b\nnot a log line\n"), ["a b"]);
+  assert.deepEqual(initiateMessages(""), []);
 });
 
 Deno.test("tunnel: a CHILD_SA counts only once INSTALLED", () => {
