@@ -324,6 +324,67 @@ export function spawnDaemon(
   }
 }
 
+/** A helper kept running and given its input a piece at a time (startCoprocess). */
+export interface Coprocess {
+  readonly argv: readonly string[];
+  /** Writes to its stdin; rejects once it no longer reads (it ended). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Settles once it has exited and its output is read to the end. */
+  readonly ended: Promise<Deno.CommandStatus>;
+  /** Ends it now (SIGKILL). */
+  kill(): void;
+  /** Closes its stdin (a batch reader then ends) and waits for it to end. */
+  close(): Promise<void>;
+}
+
+/** Reads a stream to its end, giving each piece to watch as text. */
+async function watchStream(stream: ReadableStream<Uint8Array>, watch: (text: string) => void) {
+  const text = new TextDecoder();
+  for await (const chunk of stream) watch(text.decode(chunk, { stream: true }));
+}
+
+/**
+ * Starts argv with its stdin open for later writes, and its stdout and
+ * stderr given to the watchers as they come. Deadlines and bounds on its
+ * output are the caller's: it alone knows where one piece of work ends.
+ */
+export function startCoprocess(
+  argv: readonly string[],
+  onStdout: (text: string) => void,
+  onStderr: (text: string) => void,
+): Coprocess {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(programPath(argv[0]), {
+      args: argv.slice(1),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      clearEnv: true,
+      env: environment(undefined),
+    }).spawn();
+  } catch (err) {
+    if (err instanceof ExecError) throw err;
+    throw new ExecError(argv, null, "", "", `cannot start: ${(err as Error).message}`);
+  }
+  const writer = child.stdin.getWriter();
+  const ended = Promise.all([
+    child.status,
+    watchStream(child.stdout, onStdout).catch(() => {}),
+    watchStream(child.stderr, onStderr).catch(() => {}),
+  ]).then(([status]) => status);
+  return {
+    argv,
+    write: (bytes) => writer.write(bytes),
+    ended,
+    kill: () => signalProcess(child.pid, "SIGKILL"),
+    async close() {
+      await writer.close().catch(() => {});
+      await ended;
+    },
+  };
+}
+
 /** argv as a person would type it into a POSIX shell (or a script runs it). */
 export function shellLine(argv: readonly string[]): string {
   return argv.map((a) => /^[A-Za-z0-9_./:=@,+-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)

@@ -12,6 +12,7 @@
 import { directoryProblem } from "../fs.ts";
 import { readMessage, writeAll } from "../io.ts";
 import { log, type LogTarget, newLogTarget, useLogTargets } from "../log.ts";
+import { closeNodeIp, keepNodeIp } from "../net/nodeip.ts";
 import { type Ran, runCommand } from "../plugin/run.ts";
 import { after } from "../timer.ts";
 import { PLUGIN_VERSION } from "../version.ts";
@@ -118,6 +119,8 @@ export async function startAgent(dir = AGENT_DIR): Promise<Agent> {
     log.error(`agent: a command left a failure unhandled: ${describe(e.reason)}`);
   });
   const scope: Scope = (target, command) => targets.run(target, command);
+  // One ip for every ADD's node side, in this namespace (the one served).
+  keepNodeIp();
   const underway = new Set<Promise<void>>();
   const accepting = (async () => {
     for await (const conn of listener) {
@@ -131,6 +134,7 @@ export async function startAgent(dir = AGENT_DIR): Promise<Agent> {
       listener.close();
       await accepting.catch(() => {});
       await Promise.all(underway);
+      await closeNodeIp();
       await Deno.remove(socket).catch(() => {});
       // The last agent on the machine leaves no directory behind (it fails while others serve).
       await Deno.remove(dir).catch(() => {});

@@ -7,10 +7,11 @@
 import { CniError, Code } from "../cni/errors.ts";
 import type { IpConfig, Route } from "../cni/result.ts";
 import type { NetConf } from "../config/load.ts";
-import { ExecError, inNetns, run } from "../exec.ts";
+import { DEFAULT_TIMEOUT_MS, ExecError, inNetns, run } from "../exec.ts";
 import { addressOf, formatIPv4, networkOf, parseCidr } from "./cidr.ts";
 import { type BatchFailure, batchFailures, batchLine } from "./ipbatch.ts";
 import { type AttachmentNames, bridgeMac } from "./names.ts";
+import { nodeBatch } from "./nodeip.ts";
 
 const DEFAULT_ROUTE = "0.0.0.0/0";
 
@@ -205,6 +206,15 @@ export function linkExists(name: string): boolean {
   return text.split("\n").slice(2).some((l) => l.trim().split(":")[0] === name);
 }
 
+/** A link's ifindex in this process's network namespace, "" when there is none. */
+function linkIndex(name: string): string {
+  try {
+    return Deno.readTextFileSync(`/sys/class/net/${name}/ifindex`).trim();
+  } catch {
+    return "";
+  }
+}
+
 /**
  * The bridge (created with its fixed MAC unless it exists, tolerating a
  * racing ADD) and the veth pair on it, in one exec; the bridge's MAC and
@@ -227,7 +237,9 @@ export async function setUpNodeSide(
       create ? mac : undefined,
     );
     try {
-      const { stdout } = await run(["ip", "-d", "-j", "-batch", "-"], { stdin: lines.join("\n") });
+      const { stdout } = await nodeBatch(lines, DEFAULT_TIMEOUT_MS, {
+        [conf.bridge]: linkIndex(conf.bridge),
+      });
       const link = (JSON.parse(stdout) as IpLink[])[0];
       return { mac: link.address ?? "", addresses: link.addr_info ?? [] };
     } catch (err) {

@@ -5,9 +5,11 @@
 
 import assert from "node:assert/strict";
 import { Code } from "../../mod/cni/errors.ts";
-import { run } from "../../mod/exec.ts";
+import { ExecError, inNetns, run } from "../../mod/exec.ts";
+import { batchFailures } from "../../mod/net/ipbatch.ts";
 import { configurePod } from "../../mod/net/links.ts";
 import { attachmentNames } from "../../mod/net/names.ts";
+import { KeptIp, NODE_IP_ARGV } from "../../mod/net/nodeip.ts";
 import { type Lab, OUTSIDE_ADDRESS, SERVER_IP } from "../../lab/lab.ts";
 import { callPlugin, REFERENCE_PLUGINS } from "../../lab/plugin.ts";
 import {
@@ -318,5 +320,71 @@ labTest(
       (await run(["pgrep", "-f", "ip -force -batch"]).catch(() => ({ stdout: "" }))).stdout,
       "",
     );
+  },
+);
+
+labTest(
+  "links: the agent's kept ip runs node-side batches in turn, each stopping at its first failure",
+  { nodes: 1 },
+  async (lab) => {
+    const ns = (await lab.pod(1, "kept")).netnsName;
+    const kept = new KeptIp(inNetns(`/run/netns/${ns}`, NODE_IP_ARGV));
+    const ip = (...args: string[]) => run(["ip", "-n", ns, ...args]);
+    const ipPids = async () =>
+      (await run(["pgrep", "-f", "ip -d -j -batch"]).catch(() => ({ stdout: "" }))).stdout.trim()
+        .split("\n").filter((l) => l);
+    const shown = (out: { stdout: string }) => JSON.parse(out.stdout)[0].ifname;
+    const index = async (name: string) =>
+      String((await ipJson(ns, "link", "show", "dev", name))[0].ifindex);
+    const enslave = (veth: string, br: string, id: string) =>
+      kept.run([`link set dev ${veth} master ${br}`, `addr show dev ${br}`], 5000, { [br]: id });
+    try {
+      await ip("link", "add", "kb", "type", "bridge");
+      await ip("link", "add", "k0", "type", "veth", "peer", "name", "k1");
+      assert.equal(shown(await enslave("k0", "kb", await index("kb"))), "kb");
+      const first = await ipPids();
+      assert.equal(first.length, 1);
+      // A link made by another process after the kept ip started is found.
+      await ip("link", "add", "k2", "type", "veth", "peer", "name", "k3");
+      assert.equal(shown(await enslave("k2", "kb", await index("kb"))), "kb");
+      assert.deepEqual(await ipPids(), first, "one ip for all of them");
+      // Batches at once run in turn.
+      const both = await Promise.all(
+        ["k0", "k1"].map((d) => kept.run([`link set dev ${d} up`, `link show dev ${d}`], 5000)),
+      );
+      assert.deepEqual(both.map(shown), ["k0", "k1"]);
+      // The bridge deleted and made again: the ip that remembers the old one is not used.
+      await ip("link", "del", "kb");
+      await ip("link", "add", "kx", "type", "veth", "peer", "name", "ky");
+      await ip("link", "add", "kb", "type", "bridge");
+      assert.equal(shown(await enslave("k1", "kb", await index("kb"))), "kb");
+      const renewed = await ipPids();
+      assert.notDeepEqual(renewed, first);
+      assert.equal((await ipJson(ns, "link", "show", "dev", "k1"))[0].master, "kb");
+      // A failing line is named from the batch's own first line; the lines after it do not run.
+      const failed = await kept.run(
+        [
+          "link set dev k0 down",
+          "link set dev nosuch up",
+          "link set dev k1 down",
+          "link show dev k1",
+        ],
+        5000,
+      ).then(() => undefined, (err) => err);
+      assert.ok(failed instanceof ExecError);
+      assert.deepEqual(batchFailures(failed.stderr).map((f) => f.line), [1]);
+      assert.match(failed.stderr, /Cannot find device "nosuch"/);
+      const k1 = await ipJson(ns, "link", "show", "dev", "k1");
+      assert.ok((k1[0].flags as string[]).includes("UP"), "the line after the failure did not run");
+      // The next batch gets a new ip.
+      assert.equal(shown(await kept.run(["link show dev k0"], 5000)), "k0");
+      assert.notDeepEqual(await ipPids(), renewed);
+      // A batch that never says it is done (no show at its end) times out; its ip is ended.
+      await assert.rejects(kept.run(["link set dev k0 up"], 300), /timed out after 300 ms/);
+      assert.equal(shown(await kept.run(["link show dev k1"], 5000)), "k1");
+    } finally {
+      await kept.close();
+    }
+    assert.deepEqual(await ipPids(), [], "no ip left");
   },
 );

@@ -14,6 +14,8 @@ import {
 import { planMasqAdd, planMasqDel, planMasqDelKnown, ruleComment } from "../../mod/net/masq.ts";
 import { attachmentNames, bridgeMac, ikeIdentity, namesOfStateDir } from "../../mod/net/names.ts";
 import { planNodeRoute, routeListed } from "../../mod/net/noderoute.ts";
+import { renumberBatchFailures } from "../../mod/net/nodeip.ts";
+import { batchFailures } from "../../mod/net/ipbatch.ts";
 import { assertThrowsCni, config } from "./helpers.ts";
 
 Deno.test("cidr: parse, contain, canonicalise", () => {
@@ -157,6 +159,15 @@ Deno.test("links: the pod batch's sync line tells when its lines ran, and which 
     line: 4,
     message: "Error: ipv4: Address already assigned.",
   });
+});
+
+Deno.test("links: the kept ip's failures are numbered from the batch, not from its start", () => {
+  // It had read 12 lines before this batch; the batch's third line (0-based 2) failed.
+  const stderr = 'Cannot find device "veth1"\nCommand failed -:15\n';
+  assert.deepEqual(batchFailures(renumberBatchFailures(stderr, 12)), [
+    { line: 2, message: 'Cannot find device "veth1"' },
+  ]);
+  assert.equal(renumberBatchFailures("no failure\n", 12), "no failure\n");
 });
 
 Deno.test("links: bridge address kept, added, or (forceAddress) replaced", () => {
