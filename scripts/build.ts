@@ -1,11 +1,15 @@
 /**
  * `deno task build`: what ships is built from what is tested.
  *
- * 1. `deno bundle` makes dist/strongswan.js: one minified, tree-shaken file
- *    with zod/mini and jsonc-parser inside. The tests, the demo and the
- *    benchmarks exec it (or the executable, when there is one).
- * 2. `deno compile` makes dist/strongswan from that bundle, the one file
- *    that goes to /opt/cni/bin. It needs Deno's runtime "denort", which it
+ * 1. `deno bundle` makes dist/strongswan.js, the entry (main.ts: a call's
+ *    way to the node agent, a few KB), and beside it
+ *    dist/strongswan-commands.js (mod/commands.ts: every command run in the
+ *    plugin's own process, with zod/mini and jsonc-parser inside), each one
+ *    minified, tree-shaken file. The entry imports the other only when it
+ *    runs a command itself. The tests, the demo and the benchmarks exec the
+ *    entry (or the executable, when there is one).
+ * 2. `deno compile` makes dist/strongswan from the two, the one file that
+ *    goes to /opt/cni/bin. It needs Deno's runtime "denort", which it
  *    downloads from Deno's server, or DENORT_BIN=/path/to/denort. Where it
  *    cannot be had, this says so in one sentence, removes any stale
  *    executable, and leaves the tested bundle as the result.
@@ -17,6 +21,8 @@
 import { bundleCacheDir, RUNTIME_FLAGS } from "../mod/runtime.ts";
 
 export const BUNDLE = "dist/strongswan.js";
+/** main.ts imports it from beside itself by this name. */
+const COMMANDS_BUNDLE = "dist/strongswan-commands.js";
 export const EXECUTABLE = "dist/strongswan";
 
 const bundleOnly = Deno.args.includes("--bundle-only");
@@ -60,20 +66,26 @@ async function contents(path: string): Promise<Uint8Array | undefined> {
   return await Deno.readFile(path).catch(() => undefined);
 }
 
-await Deno.mkdir("dist", { recursive: true });
-const previous = await contents(BUNDLE);
-try {
-  await deno(["bundle", "--quiet", "--minify", "--platform", "deno", "-o", BUNDLE, "main.ts"]);
-} catch (err) {
-  fail(`deno bundle failed:\n${(err as Error).message}`);
+/** Bundles entry into output; whether output changed. */
+async function bundle(entry: string, output: string): Promise<boolean> {
+  const previous = await contents(output);
+  try {
+    await deno(["bundle", "--quiet", "--minify", "--platform", "deno", "-o", output, entry]);
+  } catch (err) {
+    fail(`deno bundle of ${entry} failed:\n${(err as Error).message}`);
+  }
+  const built = (await contents(output))!;
+  console.log(`built ${output} (${(built.length / 1024).toFixed(0)} KB)`);
+  return previous?.length !== built.length || previous.some((b, i) => b !== built[i]);
 }
-const built = (await contents(BUNDLE))!;
-if (previous?.length !== built.length || previous.some((b, i) => b !== built[i])) {
+
+await Deno.mkdir("dist", { recursive: true });
+const changed = [await bundle("main.ts", BUNDLE), await bundle("mod/commands.ts", COMMANDS_BUNDLE)];
+if (changed.includes(true)) {
   // V8's code cache there keeps an entry for every bundle ever built, in a write-ahead log
   // that every start reads whole: 4 MB of it cost ~0.9 ms of CPU per call (measured).
   await Deno.remove(bundleCacheDir(BUNDLE), { recursive: true }).catch(() => {});
 }
-console.log(`built ${BUNDLE} (${((await Deno.stat(BUNDLE)).size / 1024).toFixed(0)} KB)`);
 if (bundleOnly) Deno.exit(0);
 
 const denort = Deno.env.get("DENORT_BIN");
@@ -83,7 +95,18 @@ if (denort) {
 }
 try {
   await deno(
-    ["compile", "--quiet", ...RUNTIME_FLAGS, "--no-config", "--output", EXECUTABLE, BUNDLE],
+    [
+      "compile",
+      "--quiet",
+      ...RUNTIME_FLAGS,
+      "--no-config",
+      // Imported by a name computed at run time: compile cannot see it by itself.
+      "--include",
+      COMMANDS_BUNDLE,
+      "--output",
+      EXECUTABLE,
+      BUNDLE,
+    ],
     denort ? { DENORT_BIN: denort } : {},
   );
 } catch (err) {

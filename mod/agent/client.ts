@@ -4,7 +4,7 @@
  */
 
 import { CniError, Code } from "../cni/errors.ts";
-import type { Handlers, Stdin } from "../cni/skel.ts";
+import type { Stdin } from "../cni/skel.ts";
 import { directoryProblem } from "../fs.ts";
 import { readMessage, writeAll } from "../io.ts";
 import { log } from "../log.ts";
@@ -25,7 +25,7 @@ export const REPLY_TIMEOUT_MS = 300_000;
 export const CONNECT_TIMEOUT_MS = 2_000;
 
 /** What the agent did with a call: its outcome, or a failure after it took the call. */
-type Relayed = Ran | { failed: CniError };
+export type Relayed = Ran | { failed: CniError };
 
 /** Resolves to "timeout" once ms have passed, unless cancel() comes first. */
 function deadline(ms: number): { expired: Promise<"timeout">; cancel: () => void } {
@@ -119,23 +119,16 @@ export async function servingAgent(dir = AGENT_DIR): Promise<string | undefined>
   }
 }
 
-/** Every handler fails with err: the boundary then words it for the config's version. */
-function failingWith(err: CniError): Handlers {
-  const fail = () => Promise.reject(err);
-  return { add: fail, del: fail, check: fail, status: fail, gc: fail };
-}
-
 /**
- * The command, run by this node's agent if there is one; undefined when
- * there is none (or it refused): then the command is to run here.
+ * The command, run by this node's agent if there is one: its outcome, or a
+ * failure after the agent took it (the caller's boundary words it);
+ * undefined when there is none (or it refused): then the command is to run
+ * here.
  */
 export async function runByAgent(
   getEnv: (name: string) => string | undefined,
   stdin: Stdin,
-): Promise<Ran | undefined> {
+): Promise<Relayed | undefined> {
   if (typeof stdin !== "string" || getEnv("CNI_COMMAND") === "VERSION") return undefined;
-  const relayed = await relay(requestFor(getEnv, stdin));
-  if (relayed === undefined || !("failed" in relayed)) return relayed;
-  const { runCommand } = await import("../plugin/run.ts");
-  return await runCommand(getEnv, stdin, failingWith(relayed.failed));
+  return await relay(requestFor(getEnv, stdin));
 }
