@@ -333,7 +333,7 @@ export interface Coprocess {
   readonly ended: Promise<Deno.CommandStatus>;
   /** Ends it now (SIGKILL). */
   kill(): void;
-  /** Closes its stdin (a batch reader then ends) and waits for it to end. */
+  /** Closes its stdin (a batch reader then ends) and waits for it to end, killing it past KILL_GRACE_MS. */
   close(): Promise<void>;
 }
 
@@ -380,7 +380,9 @@ export function startCoprocess(
     kill: () => signalProcess(child.pid, "SIGKILL"),
     async close() {
       await writer.close().catch(() => {});
+      const cancel = after(KILL_GRACE_MS, () => signalProcess(child.pid, "SIGKILL"));
       await ended;
+      cancel();
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ExecError, inNetns, programPath, run } from "../../mod/exec.ts";
+import { ExecError, inNetns, programPath, run, startCoprocess } from "../../mod/exec.ts";
 import { procStat } from "../../mod/proc.ts";
 
 /** Whether a pid is gone (or a zombie waiting for its reaper). */
@@ -181,4 +181,27 @@ Deno.test("exec: what busybox's applets run goes by full path (busybox's own ip 
     () => inNetns("/n", ["no-such-program-here"]),
     /no-such-program-here is not on PATH/,
   );
+});
+
+Deno.test("exec: a coprocess takes input in pieces, its output is watched; closing ends it, even one that ignores EOF", async () => {
+  let out = "";
+  const seen = Promise.withResolvers<void>();
+  const cat = startCoprocess(["cat"], (text) => {
+    out += text;
+    if (out.endsWith("two\n")) seen.resolve();
+  }, () => {});
+  await cat.write(new TextEncoder().encode("one\n"));
+  await cat.write(new TextEncoder().encode("two\n"));
+  await seen.promise;
+  assert.equal(out, "one\ntwo\n", "each piece arrives while it runs");
+  await cat.close();
+  assert.equal((await cat.ended).code, 0);
+  await assert.rejects(cat.write(new TextEncoder().encode("three\n")), "no input once it ended");
+
+  // sleep does not read its stdin: closing it kills it after the grace.
+  const sleeper = startCoprocess(["sleep", "30"], () => {}, () => {});
+  const started = performance.now();
+  await sleeper.close();
+  assert.ok(performance.now() - started < 5000);
+  assert.equal((await sleeper.ended).signal, "SIGKILL");
 });
