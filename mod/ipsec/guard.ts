@@ -10,7 +10,7 @@
 
 import type { Route } from "../cni/result.ts";
 import type { NetConf } from "../config/load.ts";
-import { inNetns, tryRun } from "../exec.ts";
+import { ipInNetns, tryRun } from "../exec.ts";
 import { batchLine } from "../net/ipbatch.ts";
 import { IKE_FWMARK } from "./config.ts";
 
@@ -78,7 +78,7 @@ export function describeRule(rule: Record<string, unknown>): string {
 /** Best-effort: the pod's netns may be gone, and with it everything in it. */
 export async function removeTunnelGuard(netns: string, conf: NetConf): Promise<void> {
   if (netns === "") return;
-  await tryRun(inNetns(netns, ["ip", "-force", "-batch", "-"]), {
+  await tryRun(ipInNetns(netns, ["-force", "-batch", "-"]), {
     stdin: planTunnelGuardRemoval(conf).join("\n"),
   });
 }

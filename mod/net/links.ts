@@ -7,7 +7,7 @@
 import { CniError, Code } from "../cni/errors.ts";
 import type { IpConfig, Route } from "../cni/result.ts";
 import type { NetConf } from "../config/load.ts";
-import { DEFAULT_TIMEOUT_MS, ExecError, inNetns, run } from "../exec.ts";
+import { DEFAULT_TIMEOUT_MS, ExecError, ipInNetns, run } from "../exec.ts";
 import { addressOf, formatIPv4, networkOf, parseCidr } from "./cidr.ts";
 import { type BatchFailure, batchFailures, batchLine } from "./ipbatch.ts";
 import { type AttachmentNames, bridgeMac } from "./names.ts";
@@ -45,9 +45,9 @@ const isMissingDevice = (err: ExecError) => /does not exist|Cannot find device/.
 
 /** `ip -d -j addr show dev NAME` in the current namespace (or nsPath); undefined if absent. */
 export async function showLink(name: string, nsPath?: string): Promise<IpLink | undefined> {
-  const argv = ["ip", "-d", "-j", "addr", "show", "dev", name];
+  const args = ["-d", "-j", "addr", "show", "dev", name];
   try {
-    const { stdout } = await run(nsPath ? inNetns(nsPath, argv) : argv);
+    const { stdout } = await run(nsPath ? ipInNetns(nsPath, args) : ["ip", ...args]);
     return (JSON.parse(stdout) as IpLink[])[0];
   } catch (err) {
     if (err instanceof ExecError && isMissingDevice(err)) return undefined;
@@ -327,7 +327,7 @@ export function configurePod(
   let stderr = "";
   let synced = false;
   const sync = Promise.withResolvers<void>();
-  const done = run(inNetns(netns, ["ip", "-force", "-batch", "-"]), {
+  const done = run(ipInNetns(netns, ["-force", "-batch", "-"]), {
     stdin: [
       `${all.join("\n")}\n`,
       later.then((line) => {
@@ -346,11 +346,15 @@ export function configurePod(
       else sync.resolve();
     },
   }).then(() => {}, (err) => {
-    // The sync line fails every time: ip ends with code 1 when all went well.
+    // The sync line fails every time: ip ends with code 1 when all went well (it said so
+    // of the sync line; one that could not even enter the namespace did not).
     const failure = err instanceof ExecError && err.exitCode !== null
       ? podBatchFailure(err.stderr, lines.length, mayExist)
       : undefined;
-    if (err instanceof ExecError && err.exitCode !== null && !failure) return;
+    if (
+      err instanceof ExecError && err.exitCode !== null && !failure &&
+      batchSynced(err.stderr, lines.length)
+    ) return;
     throw failure ? failed(failure) : linkFailed(`cannot configure ${ifname} in ${netns}`, err);
   });
   // Ended before its sync line was seen: how it ended says how the lines went.

@@ -14,7 +14,7 @@ import { daemonPaths, isOurDaemon } from "../ipsec/daemon.ts";
 import { describeRule, expectedGuardRules } from "../ipsec/guard.ts";
 import { childInstalled, listSa } from "../ipsec/tunnel.ts";
 import { ViciClient } from "../ipsec/vici.ts";
-import { inNetns, run } from "../exec.ts";
+import { ipInNetns, run } from "../exec.ts";
 import { addressOf } from "../net/cidr.ts";
 import { ipamCall } from "../net/ipam.ts";
 import { showLink } from "../net/links.ts";
@@ -78,7 +78,7 @@ export async function cmdCheck(env: CniEnv, conf: NetConf): Promise<void> {
   }
 
   const rules = JSON.parse(
-    (await run(inNetns(env.netns, ["ip", "-j", "rule", "show"]))).stdout,
+    (await run(ipInNetns(env.netns, ["-j", "rule", "show"]))).stdout,
   ) as Record<string, unknown>[];
   const have = new Set(rules.map((r) => `${r.priority} ${describeRule(r)}`));
   for (const rule of expectedGuardRules(conf)) {
@@ -97,7 +97,7 @@ export async function cmdCheck(env: CniEnv, conf: NetConf): Promise<void> {
     if (ip.interface !== undefined && ip.interface !== podIndex) continue;
     if (!addresses.has(ip.address)) throw failed(`${env.ifname} lacks address ${ip.address}`);
   }
-  const { stdout } = await run(inNetns(env.netns, ["ip", "-j", "route", "show", "table", "all"]));
+  const { stdout } = await run(ipInNetns(env.netns, ["-j", "route", "show", "table", "all"]));
   const dsts = new Set((JSON.parse(stdout) as { dst: string }[]).map((r) => r.dst));
   for (const route of prev.routes) {
     if (!dsts.has(routeKey(route.dst))) {

@@ -316,8 +316,19 @@ labTest(
     );
     await again.configured;
     await assert.rejects(again.done, /"addr add 10\.1\.0\.3\/32 dev d0" failed: .*assigned/);
+    // An ip that cannot enter the namespace ran nothing: no success without the sync line.
+    const nowhere = configurePod(
+      `/run/netns/${pod.netnsName}-gone`,
+      "d0",
+      [lines[2]],
+      new Set(),
+      Promise.resolve(""),
+      10_000,
+    );
+    await assert.rejects(nowhere.configured, /cannot configure d0/);
+    await assert.rejects(nowhere.done, /cannot configure d0/);
     assert.equal(
-      (await run(["pgrep", "-f", "ip -force -batch"]).catch(() => ({ stdout: "" }))).stdout,
+      (await run(["pgrep", "-f", "-force -batch"]).catch(() => ({ stdout: "" }))).stdout,
       "",
     );
   },

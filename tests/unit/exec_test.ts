@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ExecError, inNetns, programPath, run, startCoprocess } from "../../mod/exec.ts";
+import { ExecError, inNetns, ipInNetns, programPath, run, startCoprocess } from "../../mod/exec.ts";
 import { procStat } from "../../mod/proc.ts";
 
 /** Whether a pid is gone (or a zombie waiting for its reaper). */
@@ -181,6 +181,25 @@ Deno.test("exec: what busybox's applets run goes by full path (busybox's own ip 
     () => inNetns("/n", ["no-such-program-here"]),
     /no-such-program-here is not on PATH/,
   );
+});
+
+Deno.test("exec: ip enters a named namespace itself; any other path goes through nsenter", () => {
+  assert.deepEqual(ipInNetns("/run/netns/cni-1", ["-j", "rule", "show"]), [
+    "ip",
+    "-n",
+    "cni-1",
+    "-j",
+    "rule",
+    "show",
+  ]);
+  assert.deepEqual(ipInNetns("/var/run/netns/cni-1", ["link"]), ["ip", "-n", "cni-1", "link"]);
+  for (const path of ["/proc/42/ns/net", "/run/netns/a/b", "/run/netns/..", "/srv/run/netns/x"]) {
+    assert.deepEqual(ipInNetns(path, ["link"]).slice(0, 3), [
+      "busybox",
+      "nsenter",
+      `--net=${path}`,
+    ]);
+  }
 });
 
 Deno.test("exec: a coprocess takes input in pieces, its output is watched; closing ends it, even one that ignores EOF", async () => {
