@@ -25,7 +25,7 @@ export const REPLY_TIMEOUT_MS = 300_000;
 export const CONNECT_TIMEOUT_MS = 2_000;
 
 /** What the agent did with a call: its outcome, or a failure after it took the call. */
-export type Relayed = Ran | { failed: CniError };
+type Relayed = Ran | { failed: CniError };
 
 /** Resolves to "timeout" once ms have passed, unless cancel() comes first. */
 function deadline(ms: number): { expired: Promise<"timeout">; cancel: () => void } {
