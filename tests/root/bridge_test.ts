@@ -335,7 +335,7 @@ labTest(
 );
 
 labTest(
-  "links: the agent's kept ip runs node-side batches in turn, each stopping at its first failure",
+  "links: the agent's kept ip takes node-side batches as they come; a failing one ends it, the ones after run on a new ip",
   { nodes: 1 },
   async (lab) => {
     const ns = (await lab.pod(1, "kept")).netnsName;
@@ -359,7 +359,7 @@ labTest(
       await ip("link", "add", "k2", "type", "veth", "peer", "name", "k3");
       assert.equal(shown(await enslave("k2", "kb", await index("kb"))), "kb");
       assert.deepEqual(await ipPids(), first, "one ip for all of them");
-      // Batches at once run in turn.
+      // Batches at once go to it without waiting for each other.
       const both = await Promise.all(
         ["k0", "k1"].map((d) => kept.run([`link set dev ${d} up`, `link show dev ${d}`], 5000)),
       );
@@ -389,10 +389,33 @@ labTest(
       assert.ok((k1[0].flags as string[]).includes("UP"), "the line after the failure did not run");
       // The next batch gets a new ip.
       assert.equal(shown(await kept.run(["link show dev k0"], 5000)), "k0");
-      assert.notDeepEqual(await ipPids(), renewed);
-      // A batch that never says it is done (no show at its end) times out; its ip is ended.
-      await assert.rejects(kept.run(["link set dev k0 up"], 300), /timed out after 300 ms/);
+      const third = await ipPids();
+      assert.notDeepEqual(third, renewed);
+      // Written together, the batches after a failing one never ran on its ip: they run on a new one.
+      const [bad, good, next] = await Promise.allSettled([
+        kept.run(["link set dev k0 up", "link set dev nosuch up", "link show dev k0"], 5000),
+        kept.run(["link set dev k1 down", "link show dev k1"], 5000),
+        kept.run(["link show dev k0"], 5000),
+      ]);
+      assert.equal(bad.status, "rejected");
+      const badErr = (bad as PromiseRejectedResult).reason as ExecError;
+      assert.deepEqual(batchFailures(badErr.stderr).map((f) => f.line), [1]);
+      assert.equal(good.status === "fulfilled" && shown(good.value), "k1");
+      assert.equal(next.status === "fulfilled" && shown(next.value), "k0");
+      const k1down = await ipJson(ns, "link", "show", "dev", "k1");
+      assert.ok(
+        !(k1down[0].flags as string[]).includes("UP"),
+        "the batch after the failing one ran",
+      );
+      assert.notDeepEqual(await ipPids(), third);
+      // A batch without a show to answer it is refused: it would take the next batch's answer.
+      await assert.rejects(kept.run(["link set dev k0 up"], 5000), /must end in a show/);
+      // An ip that hangs: the batch times out, its ip is ended, and the next batch gets a new one.
+      const [hung] = await ipPids();
+      await run(["kill", "-STOP", hung]);
+      await assert.rejects(kept.run(["link show dev k0"], 300), /timed out after 300 ms/);
       assert.equal(shown(await kept.run(["link show dev k1"], 5000)), "k1");
+      assert.ok(!(await ipPids()).includes(hung), "the hung ip was ended");
     } finally {
       await kept.close();
     }
