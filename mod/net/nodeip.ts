@@ -31,6 +31,9 @@ import {
   startCoprocess,
 } from "../exec.ts";
 
+/** How much of a kept ip's stderr is kept: its last words, which name the failing line. */
+const STDERR_KEPT = 64 << 10;
+
 /** ip reading batches on its stdin, each to its end or its first failing line. */
 export const NODE_IP_ARGV = ["ip", "-d", "-j", "-batch", "-"];
 
@@ -65,6 +68,7 @@ interface RunningIp {
   pending: Batch[];
   /** stdout not yet a whole line. */
   partial: string;
+  /** The end of its stderr (STDERR_KEPT). */
   stderr: string;
   /** Why this process ended it, if it did: for a batch's deadline, or for all it printed. */
   killed?: { why: string; batch?: Batch };
@@ -157,10 +161,8 @@ export class KeptIp {
       closing: false,
     };
     ip.process = startCoprocess(this.argv, (text) => this.#stdout(ip, text), (text) => {
-      ip.stderr += text;
-      if (ip.stderr.length > DEFAULT_OUTPUT_LIMIT) {
-        this.#kill(ip, `printed more than ${DEFAULT_OUTPUT_LIMIT} bytes`);
-      }
+      // It runs for days: what a failure says is at the end, just before it ends.
+      ip.stderr = (ip.stderr + text).slice(-STDERR_KEPT);
     });
     ip.process.ended.then((status) => this.#ended(ip, status));
     return ip;
