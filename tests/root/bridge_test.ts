@@ -341,9 +341,18 @@ labTest(
     const ns = (await lab.pod(1, "kept")).netnsName;
     const kept = new KeptIp(inNetns(`/run/netns/${ns}`, NODE_IP_ARGV));
     const ip = (...args: string[]) => run(["ip", "-n", ns, ...args]);
+    // Only the ips in this test's namespace: an agent in a test running alongside keeps its own.
+    const nsInode = Deno.statSync(`/run/netns/${ns}`).ino;
+    const inThisNetns = (pid: string) => {
+      try {
+        return Deno.statSync(`/proc/${pid}/ns/net`).ino === nsInode;
+      } catch {
+        return false;
+      }
+    };
     const ipPids = async () =>
       (await run(["pgrep", "-f", "ip -d -j -batch"]).catch(() => ({ stdout: "" }))).stdout.trim()
-        .split("\n").filter((l) => l);
+        .split("\n").filter((l) => l && inThisNetns(l));
     const shown = (out: { stdout: string }) => JSON.parse(out.stdout)[0].ifname;
     const index = async (name: string) =>
       String((await ipJson(ns, "link", "show", "dev", name))[0].ifindex);
