@@ -344,7 +344,7 @@ export class Lab {
   /** What server-config tells the operator to do on the hub before starting it. */
   async #hubNetworkSetup(hub: Hub): Promise<void> {
     const ns = hub.netns;
-    const { hubAddress } = hubAddressing(this.virtualSubnet);
+    const { hubAddress } = hubAddressing({ virtualSubnet: this.virtualSubnet });
     await run(["ip", "-n", ns, "addr", "add", `${hubAddress}/32`, "dev", "lo"]);
     for (const setting of ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0"]) {
       await run(inNetns(nsPath(ns), ["sysctl", "-qw", setting]));

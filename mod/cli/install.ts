@@ -7,7 +7,7 @@
  */
 
 import { loadFile, type Options, pathOption, RefusedError, UsageError } from "./common.ts";
-import { renderConfig, renderedMode, renderedText } from "./render.ts";
+import { describeVersions, renderConfig, renderedMode, renderedText } from "./render.ts";
 import { parentDir, writeFileAtomic, type WriteOutcome } from "../fs.ts";
 import { isOurDaemon } from "../ipsec/daemon.ts";
 import { listStateDirs } from "../state.ts";
@@ -112,7 +112,7 @@ export async function install(values: Options): Promise<CliOutcome> {
       said(
         conflist,
         confOutcome,
-        ` (network "${conf.name}", cniVersion ${rendered.doc.cniVersion}, mode ${mode.toString(8)}${
+        ` (network "${conf.name}", ${describeVersions(rendered.doc)}, mode ${mode.toString(8)}${
           rendered.holdsPsk ? ": it holds the PSK" : ""
         })`,
       ),

@@ -82,7 +82,7 @@ export async function hubSettings(conf: NetConf, values: Options): Promise<HubSe
 
 /** The hub's network setup, as commands: its own address, forwarding, and the route to the lease server. */
 export function hubNetworkCommands(conf: NetConf, hub: HubSettings): string[] {
-  const { hubAddress } = hubAddressing(conf.vpn.virtualSubnet);
+  const { hubAddress } = hubAddressing(conf.vpn);
   return [
     `ip addr add ${hubAddress}/32 dev lo      # kept out of the pool; kernel-libipsec needs it`,
     "sysctl -w net.ipv4.ip_forward=1",
@@ -102,7 +102,7 @@ export function hubNetworkCommands(conf: NetConf, hub: HubSettings): string[] {
 export function leaseServerCommands(conf: NetConf, dnsmasqFile: string): string[] {
   return [
     `ip route replace ${conf.vpn.virtualSubnet} via ${conf.vpn.serverIP}   # replies go to the hub's ${
-      hubAddressing(conf.vpn.virtualSubnet).hubAddress
+      hubAddressing(conf.vpn).hubAddress
     }`,
     `dnsmasq --conf-file=${dnsmasqFile}   # Debian: dnsmasq-base; or copy it to /etc/dnsmasq.d/`,
   ];

@@ -7,7 +7,7 @@ import type { NetConf } from "../config/load.ts";
 import { type CniEnv, parseEnv } from "./env.ts";
 import { asCniError, CniError, Code } from "./errors.ts";
 import { encodeResult, type Result } from "./result.ts";
-import { compareVersions, LATEST_VERSION, SUPPORTED_VERSIONS } from "./version.ts";
+import { compareVersions, INTRODUCED_IN, LATEST_VERSION, SUPPORTED_VERSIONS } from "./version.ts";
 
 export interface Attachment {
   containerID: string;
@@ -40,9 +40,6 @@ export interface Outcome {
   exitCode: number;
   summary: CommandSummary;
 }
-
-/** Commands the spec added after 0.1.0, with the version that added them. */
-const INTRODUCED_IN: Record<string, string> = { CHECK: "0.4.0", STATUS: "1.1.0", GC: "1.1.0" };
 
 function validAttachments(raw: Record<string, unknown>): Attachment[] {
   const list = raw["cni.dev/valid-attachments"] ?? [];

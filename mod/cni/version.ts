@@ -12,6 +12,21 @@ export const SUPPORTED_VERSIONS = [
 
 export const LATEST_VERSION = "1.1.0";
 
+/** Commands the spec added after 0.1.0, with the version that added them. */
+export const INTRODUCED_IN: Record<string, string> = {
+  CHECK: "0.4.0",
+  STATUS: "1.1.0",
+  GC: "1.1.0",
+};
+
+/**
+ * The newest version libcni before 1.2 reads: containerd 1.6 and 1.7 and
+ * podman 4 refuse a network whose cniVersion is newer ("unsupported CNI
+ * result version"). libcni 1.2+ also reads a conflist's `cniVersions` and
+ * picks the newest it supports.
+ */
+export const OLD_LIBCNI_VERSION = "1.0.0";
+
 /** What the reference plugins assume when a config names no cniVersion. */
 export const VERSION_WHEN_ABSENT = "0.1.0";
 

@@ -14,6 +14,8 @@ export interface Vpn {
   /** What the hub must authenticate as (serverIP unless set). */
   serverIdentity: string;
   virtualSubnet: string;
+  /** The hub's own address in virtualSubnet, when the config names it: a pod refuses it. */
+  hubAddress?: string;
   hostSubnet: string;
   /** The inline PSK; absent when it comes from pskFile (read by readPsk, on ADD only). */
   psk?: Secret;
@@ -86,6 +88,7 @@ export function validateNetConf(
       serverIP: c.vpn.serverIP,
       serverIdentity: c.vpn.serverIdentity ?? c.vpn.serverIP,
       virtualSubnet: c.vpn.virtualSubnet,
+      ...(c.vpn.hubAddress !== undefined ? { hubAddress: c.vpn.hubAddress } : {}),
       hostSubnet: c.vpn.hostSubnet,
       ...(inline !== undefined ? { psk: new Secret(inline) } : {}),
       ...(c.vpn.pskFile !== undefined ? { pskFile: c.vpn.pskFile } : {}),

@@ -8,6 +8,7 @@ import * as z from "zod/mini";
 import { LOG_LEVELS } from "../log.ts";
 import { interfaceNameProblem } from "../cni/env.ts";
 import {
+  broadcastOf,
   canonicalCidr,
   type Cidr,
   contains,
@@ -112,6 +113,12 @@ const vpn = z.strictObject({
   /** The identity the hub must prove with the PSK; pinned, since every node holds that PSK. */
   serverIdentity: z.optional(identity),
   virtualSubnet: subnet(8, 30),
+  /**
+   * The hub's own address inside virtualSubnet, which a pod must refuse as
+   * its virtual IP; absent: the hub's pool may hand out every address but
+   * the network and broadcast ones (a hub configured by hand).
+   */
+  hubAddress: z.optional(ipv4),
   hostSubnet: subnet(8, 32),
   PSK: z.optional(secret),
   /** The original plugin's spelling, accepted as well. */
@@ -127,6 +134,22 @@ const vpn = z.strictObject({
   const server = parseIPv4(v.serverIP ?? "");
   if (virtual && host && overlaps(virtual, host)) {
     ctx.addIssue(custom("overlaps vpn.hostSubnet: the two must be disjoint", ["virtualSubnet"]));
+  }
+  const hubAddress = parseIPv4(v.hubAddress ?? "");
+  if (virtual && hubAddress !== undefined) {
+    const firstLast = [networkOf(virtual) + 1, broadcastOf(virtual) - 1];
+    if (!contains(virtual, hubAddress)) {
+      ctx.addIssue(custom(`lies outside vpn.virtualSubnet ${v.virtualSubnet}`, ["hubAddress"]));
+    } else if (!firstLast.includes(hubAddress)) {
+      ctx.addIssue(
+        custom(
+          `must be the first or the last usable address of vpn.virtualSubnet (${
+            firstLast.map(formatIPv4).join(" or ")
+          }), so the pool is one range`,
+          ["hubAddress"],
+        ),
+      );
+    }
   }
   if (virtual && server !== undefined && contains(virtual, server)) {
     ctx.addIssue(

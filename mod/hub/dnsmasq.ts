@@ -11,7 +11,7 @@ import { hubAddressing } from "./addressing.ts";
 export const DEFAULT_LEASE_FILE = "/var/lib/misc/strongswan-cni.leases";
 
 export function dnsmasqConf(conf: NetConf, leaseFile = DEFAULT_LEASE_FILE): string {
-  const { first, last, netmask } = hubAddressing(conf.vpn.virtualSubnet);
+  const { first, last, netmask } = hubAddressing(conf.vpn);
   return `# Lease server for CNI network "${conf.name}", written by \`strongswan server-config\`.
 # Requests come relayed by the hub (giaddr: the hub's own address in ${conf.vpn.virtualSubnet});
 # this host needs a route to ${conf.vpn.virtualSubnet} via the hub (${conf.vpn.serverIP}).

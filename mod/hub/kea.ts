@@ -30,7 +30,7 @@ const name = (address: string) => `lease-${formatIPv4(parseIPv4(address)!).repla
 
 /** kea-dhcp4.conf (JSON, printed from parsed values only). */
 export function keaConf(conf: NetConf, server: KeaServer): string {
-  const { first, last, hubAddress } = hubAddressing(conf.vpn.virtualSubnet);
+  const { first, last, hubAddress } = hubAddressing(conf.vpn);
   const peer = (address: string, role: string) => ({
     name: name(address),
     url: `http://${formatIPv4(parseIPv4(address)!)}:${KEA_HA_PORT}/`,

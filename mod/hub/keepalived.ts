@@ -96,7 +96,7 @@ ${virtualRoutes}${notify}}
  * hold on the active one: its DHCP packets carry a giaddr no range matches.
  */
 export function keepalivedConf(conf: NetConf, pair: PairSettings, leaseServer: string): string {
-  const { hubAddress } = hubAddressing(conf.vpn.virtualSubnet);
+  const { hubAddress } = hubAddressing(conf.vpn);
   return vrrpInstance(
     `# One hub of the active/standby pair of CNI network "${conf.name}",\n# written by \`strongswan server-config\`.`,
     instanceName("hub", conf.name),

@@ -59,7 +59,7 @@ net.ipv4.conf.all.send_redirects = 0
  * with that address as source. In a pair that route is keepalived's.
  */
 export function hubSystemdDropIn(conf: NetConf, hub: HubSettings): string {
-  const { hubAddress } = hubAddressing(conf.vpn.virtualSubnet);
+  const { hubAddress } = hubAddressing(conf.vpn);
   const commands = [
     `/sbin/ip addr replace ${hubAddress}/32 dev lo`,
     ...(hub.leaseServer && !hub.pair

@@ -25,7 +25,7 @@ export function hubSwanctlConf(
   psk: Secret,
   hub: Pick<HubSettings, "leaseServer">,
 ): string {
-  const { pool } = hubAddressing(conf.vpn.virtualSubnet);
+  const { pool } = hubAddressing(conf.vpn);
   const pools = hub.leaseServer ? "dhcp" : HUB_CONNECTION;
   return `# Hub for CNI network "${conf.name}", written by \`strongswan server-config\`.
 connections {

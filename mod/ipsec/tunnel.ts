@@ -4,7 +4,6 @@ import { CniError, Code } from "../cni/errors.ts";
 import type { NetConf } from "../config/load.ts";
 import type { Secret } from "../config/secret.ts";
 import { broadcastOf, contains, formatIPv4, networkOf, parseCidr, parseIPv4 } from "../net/cidr.ts";
-import { hubAddressing } from "../hub/addressing.ts";
 import { CONNECTION, ESP_PROPOSAL, podConnection } from "./config.ts";
 import { assertSuccess, ViciClient, type ViciMessage } from "./vici.ts";
 
@@ -75,10 +74,15 @@ export async function listSa(client: ViciClient): Promise<ViciMessage | undefine
 
 /**
  * Why the hub's answer cannot be the pod's address (pure): it must be an
- * IPv4 address inside virtualSubnet, and not the subnet's network,
- * broadcast or the hub's own address.
+ * IPv4 address inside virtualSubnet, and neither the subnet's network or
+ * broadcast address nor vpn.hubAddress when the config names one. Any other
+ * pool address is fine: a hub configured by hand may hand out the first.
  */
-export function virtualIpProblem(vip: string, virtualSubnet: string): string | undefined {
+export function virtualIpProblem(
+  vip: string,
+  vpn: { virtualSubnet: string; hubAddress?: string },
+): string | undefined {
+  const { virtualSubnet, hubAddress } = vpn;
   const addr = parseIPv4(vip);
   const subnet = parseCidr(virtualSubnet)!;
   if (addr === undefined) return "is not an IPv4 address";
@@ -86,8 +90,8 @@ export function virtualIpProblem(vip: string, virtualSubnet: string): string | u
   if (subnet.prefix < 31 && (addr === networkOf(subnet) || addr === broadcastOf(subnet))) {
     return `is the network or broadcast address of ${virtualSubnet}`;
   }
-  if (formatIPv4(addr) === hubAddressing(virtualSubnet).hubAddress) {
-    return "is the hub's own address";
+  if (hubAddress !== undefined && formatIPv4(addr) === hubAddress) {
+    return "is the hub's own address (vpn.hubAddress)";
   }
   return undefined;
 }
@@ -188,13 +192,13 @@ export async function initiateTunnel(
       `hub ${conf.vpn.serverIP} established the tunnel but assigned no virtual IP`,
     );
   }
-  const problem = virtualIpProblem(vip, conf.vpn.virtualSubnet);
+  const problem = virtualIpProblem(vip, conf.vpn);
   if (problem) {
     throw new CniError(
       Code.TunnelRejected,
       `hub ${conf.vpn.serverIP} assigned virtual IP ${
         JSON.stringify(vip.slice(0, 64))
-      }, which ${problem}: is the hub's pool configured by server-config?`,
+      }, which ${problem}: the hub's pool must lie inside vpn.virtualSubnet and leave out vpn.hubAddress`,
     );
   }
   return vip;

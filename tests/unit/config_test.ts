@@ -226,6 +226,29 @@ Deno.test("config: the hub's identity is pinned, serverIP unless set", () => {
   assert.equal(named.vpn.serverIdentity, "hub.example.org");
 });
 
+Deno.test("config: vpn.hubAddress is optional, the first or last usable address of virtualSubnet", () => {
+  assert.equal(validateNetConf(config()).vpn.hubAddress, undefined);
+  for (const hubAddress of ["10.173.0.1", "10.173.255.254"]) {
+    assert.equal(validateNetConf(config({ vpn: { hubAddress } })).vpn.hubAddress, hubAddress);
+  }
+  const inside = assertThrowsCni(
+    () => validateNetConf(config({ vpn: { hubAddress: "10.173.4.4" } })),
+    Code.InvalidConfig,
+  );
+  assert.match(
+    inside.message,
+    /vpn\.hubAddress: must be the first or the last usable address of vpn\.virtualSubnet \(10\.173\.0\.1 or 10\.173\.255\.254\)/,
+  );
+  const outside = assertThrowsCni(
+    () => validateNetConf(config({ vpn: { hubAddress: "10.9.0.2" } })),
+    Code.InvalidConfig,
+  );
+  assert.match(
+    outside.message,
+    /vpn\.hubAddress: lies outside vpn\.virtualSubnet 10\.173\.0\.0\/16/,
+  );
+});
+
 Deno.test("config: a missing field says it is required, a wrong type says what it must be", () => {
   const err = assertThrowsCni(
     () => validateNetConf(config({ vpn: { serverIP: undefined }, isGateway: "yes" })),

@@ -59,14 +59,20 @@ Deno.test("install: the plugin, a comment-free .conflist and the agent's unit, a
     assert.match(first.stdout, /bin\/strongswan: created \(a launcher for .*strongswan\.js\)/);
     assert.match(
       first.stdout,
-      /10-ipsec\.conflist: created .*cniVersion 1\.1\.0, mode 600: it holds the PSK/,
+      /10-ipsec\.conflist: created .*cniVersion 1\.0\.0 \(libcni 1\.2\+: 1\.1\.0\), mode 600: it holds the PSK/,
     );
     const bin = await Deno.stat(`${dir}/bin/strongswan`);
     assert.equal(bin.mode! & 0o777, 0o755);
     const conflist = `${dir}/net.d/10-ipsec.conflist`;
     assert.equal((await Deno.stat(conflist)).mode! & 0o777, 0o600);
     const doc = JSON.parse(await Deno.readTextFile(conflist));
-    assert.equal(doc.cniVersion, "1.1.0", "every command the plugin has is enabled");
+    // libcni before 1.2 reads cniVersion only; 1.2+ picks the newest of cniVersions.
+    assert.equal(doc.cniVersion, "1.0.0");
+    assert.deepEqual(
+      doc.cniVersions,
+      ["1.0.0", "1.1.0"],
+      "every command the plugin has is enabled",
+    );
     assert.equal(doc.plugins[0].type, "strongswan");
     // The installed launcher is a working plugin.
     const version = await new Deno.Command(`${dir}/bin/strongswan`, {

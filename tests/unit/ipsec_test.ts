@@ -69,14 +69,28 @@ Deno.test("pod connection: virtual IP requested, both subnets tunnelled, identit
 });
 
 Deno.test("hub: keeps the first address, pools the rest", () => {
-  assert.deepEqual(hubAddressing("10.173.0.0/16"), {
+  assert.deepEqual(hubAddressing({ virtualSubnet: "10.173.0.0/16" }), {
     hubAddress: "10.173.0.1",
     first: "10.173.0.2",
     last: "10.173.255.254",
     netmask: "255.255.0.0",
     pool: "10.173.0.2-10.173.255.254",
   });
-  assert.equal(hubAddressing("192.168.5.0/24").pool, "192.168.5.2-192.168.5.254");
+  assert.equal(
+    hubAddressing({ virtualSubnet: "192.168.5.0/24" }).pool,
+    "192.168.5.2-192.168.5.254",
+  );
+  // vpn.hubAddress the last usable address: the pool starts at the first.
+  assert.deepEqual(
+    hubAddressing({ virtualSubnet: "192.168.5.0/24", hubAddress: "192.168.5.254" }),
+    {
+      hubAddress: "192.168.5.254",
+      first: "192.168.5.1",
+      last: "192.168.5.253",
+      netmask: "255.255.255.0",
+      pool: "192.168.5.1-192.168.5.253",
+    },
+  );
 });
 
 Deno.test("hub swanctl.conf: pool, selectors, DPD, unique ids, PSK only as hex", () => {
@@ -255,12 +269,19 @@ Deno.test("guard: rules refuse the tunnelled subnets whatever the routes, charon
 });
 
 Deno.test("virtual IP: only an IPv4 address inside virtualSubnet that the hub may hand out", () => {
-  assert.equal(virtualIpProblem("10.173.0.2", "10.173.0.0/16"), undefined);
-  assert.match(virtualIpProblem("10.96.0.10", "10.173.0.0/16")!, /outside vpn\.virtualSubnet/);
-  assert.match(virtualIpProblem("10.173.0.1", "10.173.0.0/16")!, /hub's own address/);
-  assert.match(virtualIpProblem("10.173.0.0", "10.173.0.0/16")!, /network or broadcast/);
-  assert.match(virtualIpProblem("10.173.255.255", "10.173.0.0/16")!, /network or broadcast/);
-  assert.match(virtualIpProblem("fd00::2", "10.173.0.0/16")!, /not an IPv4 address/);
+  const vpn = { virtualSubnet: "10.173.0.0/16" };
+  assert.equal(virtualIpProblem("10.173.0.2", vpn), undefined);
+  // A hub configured by hand hands out the first address: nothing reserves it.
+  assert.equal(virtualIpProblem("10.173.0.1", vpn), undefined);
+  assert.match(virtualIpProblem("10.96.0.10", vpn)!, /outside vpn\.virtualSubnet/);
+  assert.match(
+    virtualIpProblem("10.173.0.1", { ...vpn, hubAddress: "10.173.0.1" })!,
+    /hub's own address \(vpn\.hubAddress\)/,
+  );
+  assert.equal(virtualIpProblem("10.173.0.1", { ...vpn, hubAddress: "10.173.255.254" }), undefined);
+  assert.match(virtualIpProblem("10.173.0.0", vpn)!, /network or broadcast/);
+  assert.match(virtualIpProblem("10.173.255.255", vpn)!, /network or broadcast/);
+  assert.match(virtualIpProblem("fd00::2", vpn)!, /not an IPv4 address/);
 });
 
 Deno.test("pod connection: the hub's identity is pinned", () => {

@@ -16,6 +16,7 @@ import { attachmentNames, bridgeMac, ikeIdentity, namesOfStateDir } from "../../
 import { planNodeRoute, routeListed } from "../../mod/net/noderoute.ts";
 import { renumberBatchFailures } from "../../mod/net/nodeip.ts";
 import { batchFailures } from "../../mod/net/ipbatch.ts";
+import { renderConfig } from "../../mod/cli/render.ts";
 import { assertThrowsCni, config } from "./helpers.ts";
 
 Deno.test("cidr: parse, contain, canonicalise", () => {
@@ -285,4 +286,31 @@ Deno.test("masq: with ADD's record, DEL removes exactly its rules in one batch",
       "",
     ].join("\n"),
   );
+});
+
+Deno.test("render: no cniVersion gives 1.0.0 for libcni 1.1 and cniVersions up to 1.1.0 for 1.2+", () => {
+  const { cniVersion: _, ...noVersion } = config();
+  const list = renderConfig(validateNetConf(noVersion), true);
+  assert.equal(list.doc.cniVersion, "1.0.0");
+  assert.deepEqual(list.doc.cniVersions, ["1.0.0", "1.1.0"]);
+  assert.deepEqual(list.warnings, []);
+  // libcni reads cniVersions only in a conflist.
+  const single = renderConfig(validateNetConf(noVersion), false);
+  assert.equal(single.doc.cniVersion, "1.0.0");
+  assert.equal(single.doc.cniVersions, undefined);
+});
+
+Deno.test("render: an explicit cniVersion is kept; 1.1.0 alone warns that libcni 1.1 refuses it", () => {
+  const newest = renderConfig(validateNetConf(config({ cniVersion: "1.1.0" })), true);
+  assert.equal(newest.doc.cniVersion, "1.1.0");
+  assert.equal(newest.doc.cniVersions, undefined);
+  assert.equal(newest.warnings.length, 1);
+  assert.match(
+    newest.warnings[0],
+    /refused by libcni before 1\.2 \(containerd 1\.6 and 1\.7, podman 4/,
+  );
+  const old = renderConfig(validateNetConf(config({ cniVersion: "0.3.1" })), true);
+  assert.deepEqual(old.warnings, [
+    "cniVersion 0.3.1 switches off CHECK, STATUS, GC (runtimes never call them); remove cniVersion to render 1.0.0 with cniVersions up to 1.1.0",
+  ]);
 });
