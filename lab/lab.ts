@@ -65,6 +65,11 @@ export interface LabOptions {
   hubSwanctl?: (text: string) => string;
   /** Changes the hub's strongswan.conf likewise (a hub that gives up on silent pods sooner). */
   hubStrongswan?: (text: string) => string;
+  /**
+   * Put server-config's own virtualSubnet address on the hub's lo (default
+   * true); false for a hub configured by hand, whose pool hands it out.
+   */
+  hubOwnAddress?: boolean;
 }
 
 /** One lease of the lease server, as dnsmasq's lease file has it. */
@@ -345,7 +350,9 @@ export class Lab {
   async #hubNetworkSetup(hub: Hub): Promise<void> {
     const ns = hub.netns;
     const { hubAddress } = hubAddressing({ virtualSubnet: this.virtualSubnet });
-    await run(["ip", "-n", ns, "addr", "add", `${hubAddress}/32`, "dev", "lo"]);
+    if (this.#opts.hubOwnAddress ?? true) {
+      await run(["ip", "-n", ns, "addr", "add", `${hubAddress}/32`, "dev", "lo"]);
+    }
     for (const setting of ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0"]) {
       await run(inNetns(nsPath(ns), ["sysctl", "-qw", setting]));
     }
